@@ -1,0 +1,176 @@
+"""``qshift.evaluate``: one (model, dataset, direction, shift, method) run, end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from qshift.data.base import RetrievalDataset
+from qshift.data.queries import QueryBatches, query_modality
+from qshift.encoders.base import Direction, DualEncoder, check_direction
+from qshift.engine import ResetPolicy, StreamResult, run_stream
+from qshift.gallery import Backend, Gallery
+from qshift.methods import build, hparam_names
+from qshift.shifts import streams
+from qshift.shifts.spec import parse_shift
+from qshift.shifts.streams import PlannedBatch
+
+#: methods with their own temperature default (TCR's τ); the others take the dataset's T
+OWN_TEMPERATURE = {"tcr", "tcr-free"}
+
+
+@dataclass
+class EvalResult:
+    """One run's metrics (percent), geometry and bookkeeping; ``to_json()`` is the CLI contract."""
+
+    model: str
+    dataset: str
+    direction: str
+    shift: str
+    method: str
+    metrics: dict[str, float]
+    uniformity_before: float | None
+    uniformity_after: float
+    gap_before: float | None
+    gap_after: float
+    queries: int
+    seconds: float
+    hparams: dict[str, Any] = field(default_factory=dict)
+    stream: StreamResult | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``qshift run --json`` object (design.md CLI contract)."""
+        return {
+            "model": self.model,
+            "dataset": self.dataset,
+            "direction": self.direction,
+            "shift": self.shift,
+            "method": self.method,
+            **{k: round(self.metrics[k], 4) for k in ("r1", "r5", "r10", "r_mean", "map")},
+            "uniformity_before": _round(self.uniformity_before),
+            "uniformity_after": _round(self.uniformity_after),
+            "gap_before": _round(self.gap_before),
+            "gap_after": _round(self.gap_after),
+            "queries": self.queries,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def resolve(
+    encoder: DualEncoder | str, dataset: RetrievalDataset | str
+) -> tuple[DualEncoder, RetrievalDataset]:
+    """Load ``encoder``/``dataset`` from spec strings when they are not objects already."""
+    if isinstance(encoder, str):
+        from qshift.encoders import load_encoder
+
+        encoder = load_encoder(encoder)
+    if isinstance(dataset, str):
+        from qshift.data import load_dataset
+
+        dataset = load_dataset(dataset)
+    return encoder, dataset
+
+
+def embed_gallery(
+    encoder: DualEncoder, dataset: RetrievalDataset, direction: Direction, workers: int = 4
+) -> torch.Tensor:
+    """Clean gallery embeddings: captions for i2t, images for t2i (normalised, on CPU)."""
+    if query_modality(direction) == "image":
+        return encoder.embed("text", dataset.texts, workers=workers)
+    return encoder.embed("image", dataset.images, workers=workers)
+
+
+def default_hparams(
+    encoder: DualEncoder, dataset: RetrievalDataset, method: str, direction: Direction
+) -> dict[str, Any]:
+    """Method defaults for this backbone and dataset: baseline T by dataset, backbone presets."""
+    accepted = hparam_names(method)
+    out: dict[str, Any] = {}
+    if method not in OWN_TEMPERATURE:
+        out["temperature"] = dataset.temperature
+    if "params" in accepted:
+        out["params"] = encoder.adapt_params(direction)
+    out.update(encoder.method_defaults(method, direction))
+    return {k: v for k, v in out.items() if k in accepted}
+
+
+def evaluate(
+    encoder: DualEncoder | str,
+    dataset: RetrievalDataset | str,
+    direction: str = "i2t",
+    shift: str = "none",
+    method: str = "tcr",
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+    hparams: dict[str, Any] | None = None,
+    reset: ResetPolicy = "continual",
+    stream: streams.StreamPlan | None = None,
+    gallery: torch.Tensor | None = None,
+    batches: Sequence[tuple[PlannedBatch, Any, np.ndarray]] | None = None,
+    gallery_backend: Backend = "exact",
+    geometry: bool = True,
+    workers: int = 2,
+    shift_options: dict[str, Any] | None = None,
+    progress: bool | str = False,
+) -> EvalResult:
+    """Adapt ``method`` online on the shifted queries of ``dataset`` and score every batch.
+
+    ``stream`` overrides the default single-shift stream built from ``shift``, ``batch_size``
+    and ``seed``. ``gallery`` passes precomputed clean gallery embeddings (as returned by
+    :func:`embed_gallery`) and ``batches`` the prepared query batches of that stream (as
+    :meth:`QueryBatches.iterate` yields them), to share both across methods. The encoder's
+    weights are back at the source state when this returns.
+    """
+    direction = check_direction(direction)
+    encoder, dataset = resolve(encoder, dataset)
+    queries = QueryBatches(
+        encoder, dataset, direction, seed=seed, workers=workers, shift_options=shift_options
+    )
+    plan = stream or streams.single(queries.num_queries, parse_shift(shift), batch_size, seed)
+    gallery_emb = embed_gallery(encoder, dataset, direction, workers) if gallery is None else gallery
+    settings = {**default_hparams(encoder, dataset, method, direction), **(hparams or {})}
+    adapter = build(
+        method,
+        encoder.query_tower(direction),
+        Gallery(gallery_emb, backend=gallery_backend, device=encoder.device),
+        **settings,
+    )
+    gallery_groups = dataset.text_groups if direction == "i2t" else dataset.image_groups
+    try:
+        result = run_stream(
+            adapter,
+            batches if batches is not None else queries.iterate(plan),
+            gallery_groups,
+            reset=reset,
+            geometry_before=geometry and method != "source",
+            progress=progress,
+            total=len(plan),
+        )
+    finally:
+        adapter.reset()
+    before = result.geometry_before if method != "source" else result.geometry_after
+    return EvalResult(
+        model=getattr(encoder, "name", type(encoder).__name__),
+        dataset=dataset.name,
+        direction=direction,
+        shift=plan.name if stream is not None else str(parse_shift(shift)),
+        method=method,
+        metrics=result.metrics,
+        uniformity_before=before["uniformity"] if before else None,
+        uniformity_after=result.geometry_after["uniformity"],
+        gap_before=before["gap"] if before else None,
+        gap_after=result.geometry_after["gap"],
+        queries=result.queries,
+        seconds=result.seconds,
+        hparams={k: v for k, v in settings.items() if not callable(v)},
+        stream=result,
+    )

@@ -1,0 +1,103 @@
+"""``qshift run``: one (model, dataset, direction, shift, method) evaluation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from qshift.cli import UsageError, parse_hparams, write_json
+
+METRIC_COLUMNS = (
+    "r1",
+    "r5",
+    "r10",
+    "r_mean",
+    "map",
+    "uniformity_before",
+    "uniformity_after",
+    "gap_before",
+    "gap_after",
+)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by ``run`` and the distributed launcher."""
+    parser.add_argument(
+        "--model", required=True, help="encoder spec: scenes, hf:<dir-or-id>, open_clip:<arch>:<ckpt>"
+    )
+    parser.add_argument(
+        "--dataset", required=True, help="dataset spec: scenes, coco:<root>, karpathy:<json>:<root>, …"
+    )
+    parser.add_argument("--direction", choices=("i2t", "t2i"), required=True)
+    parser.add_argument("--shift", default="none", help="NAME@SEVERITY (e.g. gaussian_noise@5) or none")
+    parser.add_argument("--method", default="tcr", help="adaptation method (qshift list)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0, help="stream order and shift seed")
+    parser.add_argument(
+        "--reset", default="continual", help="continual | episodic | N (reset every N batches)"
+    )
+    parser.add_argument(
+        "--hparam", action="append", default=[], metavar="KEY=VALUE", help="method hyper-parameter"
+    )
+    parser.add_argument("--gallery-backend", default="exact", choices=("exact", "faiss", "faiss-hnsw"))
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    parser.add_argument(
+        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="image loading threads"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="directory for result.json and config.json")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("run", help="one adaptation run; --json prints the result contract")
+    add_run_arguments(parser)
+    parser.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from qshift.api import evaluate
+    from qshift.data import load_dataset
+    from qshift.encoders import load_encoder
+    from qshift.methods import names
+
+    if args.method not in names():
+        raise UsageError(f"--method: unknown method {args.method!r}; available: {', '.join(names())}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    hparams = parse_hparams(args.hparam)
+    encoder = load_encoder(args.model, device=args.device, precision=args.precision)
+    dataset = load_dataset(args.dataset)
+    result = evaluate(
+        encoder,
+        dataset,
+        direction=args.direction,
+        shift=args.shift,
+        method=args.method,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        hparams=hparams,
+        reset=args.reset,
+        gallery_backend=args.gallery_backend,
+        workers=args.workers,
+        progress=not args.json and sys.stderr.isatty(),
+    )
+    line = result.to_json()
+    line["model"], line["dataset"] = args.model, args.dataset
+    if args.out is not None:
+        write_json(args.out / "result.json", line)
+        write_json(args.out / "config.json", {**vars(args), "hparams": result.hparams, "func": None})
+    if args.json:
+        print(json.dumps(line))
+    else:
+        head = f"{args.method} on {args.dataset} {args.direction} under {line['shift']}"
+        print(f"{head}: {line['queries']} queries, {line['seconds']:.1f} s")
+        for key in METRIC_COLUMNS:
+            value = line[key]
+            print(f"  {key:<18} {'-' if value is None else f'{value:.4f}'}")
+        if args.out is not None:
+            print(f"wrote {args.out / 'result.json'} and {args.out / 'config.json'}")
+    return 0

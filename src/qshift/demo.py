@@ -1,0 +1,106 @@
+"""``qshift demo``: the embedded default in a few CPU minutes.
+
+Source model vs the strongest baseline vs TCR on the scenes benchmark, clean and under a few
+image and text shifts, with the query geometry before and after; prints a table, writes a
+plot and says where the files are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from qshift.shifts.spec import ShiftSpec
+
+#: the paper's strongest i2t baseline on COCO-C (method.md §4)
+BASELINE = "eata"
+DEMO_METHODS = ["source", BASELINE, "tcr"]
+DEMO_CELLS = (
+    ("i2t", ShiftSpec("none")),
+    ("i2t", ShiftSpec("gaussian_noise", 5)),
+    ("i2t", ShiftSpec("motion_blur", 5)),
+    ("i2t", ShiftSpec("contrast", 5)),
+    ("t2i", ShiftSpec("none")),
+    ("t2i", ShiftSpec("ocr", 5)),
+    ("t2i", ShiftSpec("formal", 5)),
+)
+#: caption queries per t2i cell in the demo (a fixed subset keeps it within minutes)
+DEMO_T2I_QUERIES = 500
+
+
+def plot_demo(rows: list[dict], path: Path) -> Path:
+    """R@1 per cell and method (left), uniformity and gap before/after for TCR (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = list(dict.fromkeys(f"{r['direction']} {r['shift']}" for r in rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3, 1.3]})
+    width = 0.8 / len(DEMO_METHODS)
+    for i, method in enumerate(DEMO_METHODS):
+        values = {f"{r['direction']} {r['shift']}": r["r1"] for r in rows if r["method"] == method}
+        left.bar(
+            [j + i * width for j in range(len(cells))],
+            [values.get(c, 0.0) for c in cells],
+            width,
+            label=method,
+        )
+    left.set_xticks([j + 0.4 - width / 2 for j in range(len(cells))])
+    left.set_xticklabels(cells, rotation=30, ha="right", fontsize=8)
+    left.set_ylabel("R@1 (%)")
+    left.set_title("scenes: clean vs shifted vs adapted")
+    left.legend(fontsize=8)
+    tcr = [r for r in rows if r["method"] == "tcr" and r["shift"] != "none"]
+    for k, name in enumerate(("uniformity", "gap")):
+        before = statistics.fmean(r[f"{name}_before"] for r in tcr)
+        after = statistics.fmean(r[f"{name}_after"] for r in tcr)
+        right.bar([k - 0.2], [before], 0.4, color="tab:gray", label="source" if k == 0 else None)
+        right.bar([k + 0.2], [after], 0.4, color="tab:green", label="TCR" if k == 0 else None)
+    right.set_xticks([0, 1])
+    right.set_xticklabels(["uniformity ↑", "modality gap ↓"])
+    right.set_title("query geometry under shift")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "demo", help="the embedded default: source vs baseline vs TCR on scenes, a few minutes"
+    )
+    parser.add_argument("--out", type=Path, default=Path("qshift-demo"), help="output directory")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from qshift.bench import run_bench
+    from qshift.results import markdown_table
+
+    rows = run_bench(
+        "scenes",
+        "scenes",
+        DEMO_CELLS,
+        DEMO_METHODS,
+        [0],
+        args.out,
+        t2i_queries=DEMO_T2I_QUERIES,
+        workers=args.workers,
+        plots=False,
+    )
+    print("\nR@1 (%) on the scenes test split (1,000 images; t2i uses a fixed 500-caption subset):\n")
+    print(markdown_table(rows))
+    print("geometry (TCR runs, mean over shifted cells): uniformity / modality gap")
+    for row in rows:
+        if row["method"] == "tcr" and row["shift"] != "none":
+            print(
+                f"  {row['direction']} {row['shift']:<18} uniformity {row['uniformity_before']:.3f} → "
+                f"{row['uniformity_after']:.3f}   gap {row['gap_before']:.3f} → {row['gap_after']:.3f}"
+            )
+    plot = plot_demo(rows, args.out / "demo.png")
+    print(f"\nfiles: {plot}  {args.out / 'table.md'}  {args.out / 'results.jsonl'}")
+    return 0

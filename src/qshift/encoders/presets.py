@@ -1,0 +1,75 @@
+"""Trainable-parameter presets reproducing the paper's adapted sets per backbone.
+
+A preset is a callable ``query_tower -> list[nn.Parameter]`` (the ``params`` argument of every
+adapter, method.md §1): the affine weight and bias of the tower's LayerNorms, minus named
+exceptions. Which norms each backbone adapts, and where that comes from:
+
+- **CLIP** (Hugging Face and open_clip). Source: the TCR code's ``freeze_parameters`` /
+  ``collect_params`` (``models/clip_reid_tta.py`` of XLearning-SCU/2025-ICLR-TCR, as read),
+  which walk ``visual`` for images and ``transformer`` for texts. Images: every LayerNorm of
+  the vision tower (``pre_layrnorm``/``ln_pre``, the blocks, ``post_layernorm``/``ln_post``).
+  Texts: the LayerNorms of the transformer blocks only; the final one (HF
+  ``final_layer_norm``, OpenAI/open_clip ``ln_final``) sits outside ``transformer`` and stays
+  frozen.
+- **BLIP** (``BlipForImageTextRetrieval``). Source: the same functions in ``models/blip_tta.py``,
+  which take every LayerNorm of ``visual_encoder`` (images) or ``text_encoder`` (texts). The
+  text encoder's cross-attention norms are skipped: the unimodal (ITC) text pass never runs
+  cross-attention, so they would get no gradient and AdamW would leave them unchanged anyway.
+- **SigLIP**: not in the paper; qshift mirrors CLIP (every vision-tower LayerNorm, including the
+  attention-pooling head's; every text LayerNorm except ``final_layer_norm``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from qshift.encoders.base import Direction, check_direction
+
+
+@dataclass(frozen=True)
+class NormPreset:
+    """Affine parameters of every LayerNorm in a tower whose qualified name avoids ``exclude``.
+
+    A module is excluded when one of the dot-separated parts of its name (relative to the
+    tower) is in ``exclude``, e.g. ``final_layer_norm`` or ``crossattention``.
+    """
+
+    name: str
+    exclude: tuple[str, ...] = ()
+
+    def __call__(self, tower: nn.Module) -> list[nn.Parameter]:
+        params: list[nn.Parameter] = []
+        for qualified, module in tower.named_modules():
+            if isinstance(module, nn.LayerNorm) and not set(qualified.split(".")) & set(self.exclude):
+                params += [p for p in (module.weight, module.bias) if p is not None]
+        if not params:
+            raise ValueError(f"parameter preset {self.name!r} found no LayerNorm in {type(tower).__name__}")
+        return params
+
+
+ALL_NORMS = NormPreset("all-layernorms")
+CLIP_TEXT = NormPreset("clip-text", exclude=("final_layer_norm", "ln_final"))
+BLIP_TEXT = NormPreset("blip-text", exclude=("crossattention",))
+
+#: (family, direction) -> preset; families: "clip", "siglip", "blip", "open_clip"
+PRESETS: dict[tuple[str, Direction], NormPreset] = {
+    ("clip", "i2t"): ALL_NORMS,
+    ("clip", "t2i"): CLIP_TEXT,
+    ("open_clip", "i2t"): ALL_NORMS,
+    ("open_clip", "t2i"): CLIP_TEXT,
+    ("siglip", "i2t"): ALL_NORMS,
+    ("siglip", "t2i"): CLIP_TEXT,
+    ("blip", "i2t"): ALL_NORMS,
+    ("blip", "t2i"): BLIP_TEXT,
+}
+
+
+def preset_for(family: str, direction: str) -> Callable[[nn.Module], list[nn.Parameter]]:
+    """The preset adapting the query tower of ``direction`` for a backbone ``family``."""
+    key = (family, check_direction(direction))
+    if key not in PRESETS:
+        raise ValueError(f"no parameter preset for backbone family {family!r}")
+    return PRESETS[key]

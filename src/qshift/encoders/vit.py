@@ -1,0 +1,113 @@
+"""A small pre-norm Vision Transformer, the image tower of the embedded ``scenes`` model.
+
+Every normalisation is a real ``nn.LayerNorm`` (after the patch embedding, before each
+attention and MLP, and before pooling) so that norm-based test-time adaptation finds the same
+kind of trainable parameters it finds in CLIP's vision tower.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """Architecture of :class:`ViT`; serialised next to the weights as JSON."""
+
+    image_size: int = 64
+    patch_size: int = 8
+    width: int = 192
+    depth: int = 4
+    heads: int = 3
+    mlp_ratio: float = 4.0
+    out_dim: int = 256
+    pool: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+        if self.pool not in ("mean", "cls"):
+            raise ValueError(f"pool must be 'mean' or 'cls', got {self.pool!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ViTConfig:
+        """Build from a JSON mapping; unknown keys are an error naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown ViT config field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    @property
+    def num_patches(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention on (B, N, D) tokens."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        hidden = int(width * mlp_ratio)
+        self.ln_1 = nn.LayerNorm(width)
+        self.attn = Attention(width, heads)
+        self.ln_2 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class ViT(nn.Module):
+    """Patch embedding, learned positions, pre-norm blocks, final LayerNorm, linear projection."""
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.config = config
+        w = config.width
+        self.patch_embed = nn.Conv2d(3, w, kernel_size=config.patch_size, stride=config.patch_size)
+        extra = 1 if config.pool == "cls" else 0
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, w)) if extra else None
+        self.pos_embed = nn.Parameter(torch.randn(1, config.num_patches + extra, w) * 0.02)
+        self.ln_pre = nn.LayerNorm(w)
+        self.blocks = nn.ModuleList(Block(w, config.heads, config.mlp_ratio) for _ in range(config.depth))
+        self.ln_post = nn.LayerNorm(w)
+        self.proj = nn.Linear(w, config.out_dim, bias=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) normalised images -> (B, out_dim) unnormalised embeddings."""
+        x = self.patch_embed(images).flatten(2).transpose(1, 2)
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        x = self.ln_pre(x + self.pos_embed)
+        for block in self.blocks:
+            x = block(x)
+        pooled = x[:, 0] if self.cls_token is not None else x.mean(dim=1)
+        return self.proj(self.ln_post(pooled))

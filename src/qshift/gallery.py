@@ -1,0 +1,115 @@
+"""Normalised gallery embeddings and nearest-neighbour search over them.
+
+The gallery is embedded once by the frozen gallery tower. Search is exact by default, by
+chunked matrix products so that at most ``B × chunk`` scores exist at a time; a FAISS
+backend (``faiss-cpu``) serves large galleries with an exact inner-product index or HNSW.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+Backend = Literal["exact", "faiss", "faiss-hnsw"]
+
+
+class Gallery:
+    """An (N, d) bank of L2-normalised embeddings with scoring and top-k search."""
+
+    def __init__(
+        self,
+        embeddings: torch.Tensor,
+        *,
+        backend: Backend = "exact",
+        chunk_size: int = 65_536,
+        hnsw_m: int = 32,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ):
+        if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2:
+            raise ValueError("gallery must be an (N, d) tensor of embeddings")
+        if embeddings.shape[0] == 0:
+            raise ValueError("gallery is empty: it needs at least one embedding")
+        if not torch.isfinite(embeddings).all():
+            raise ValueError("gallery embeddings contain NaN or inf values")
+        if backend not in ("exact", "faiss", "faiss-hnsw"):
+            raise ValueError(f"gallery backend must be 'exact', 'faiss' or 'faiss-hnsw', got {backend!r}")
+        emb = embeddings.detach().to(device or embeddings.device)
+        self.embeddings = F.normalize(emb.float(), dim=-1).to(dtype)
+        self.backend = backend
+        self.chunk_size = chunk_size
+        self._index = _build_faiss_index(self.embeddings, backend, hnsw_m) if backend != "exact" else None
+
+    @property
+    def size(self) -> int:
+        return self.embeddings.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.embeddings.shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.embeddings.device
+
+    def scores(self, queries: torch.Tensor) -> torch.Tensor:
+        """Full (B, N) similarities ``queries @ Gᵀ`` (keeps autograd through ``queries``)."""
+        return queries @ self.embeddings.to(queries.dtype).T
+
+    def rows(self, indices: torch.Tensor) -> torch.Tensor:
+        """Gallery embeddings at ``indices`` (float32, on the gallery's device)."""
+        return self.embeddings[indices.to(self.device)].float()
+
+    @torch.no_grad()
+    def topk(self, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-``k`` (scores, indices) per query, without holding a (B, N) matrix for large N."""
+        k = min(k, self.size)
+        queries = queries.detach()
+        if self._index is not None:
+            values, indices = self._index.search(queries.float().cpu().numpy(), k)
+            return torch.from_numpy(values).to(queries.device), torch.from_numpy(indices).to(queries.device)
+        best_v: torch.Tensor | None = None
+        best_i: torch.Tensor | None = None
+        for start in range(0, self.size, self.chunk_size):
+            block = self.embeddings[start : start + self.chunk_size]
+            v, i = (queries.to(block.dtype) @ block.T).float().topk(min(k, block.shape[0]), dim=1)
+            i = i + start
+            if best_v is None:
+                best_v, best_i = v, i
+            else:
+                merged_v = torch.cat([best_v, v], dim=1)
+                merged_i = torch.cat([best_i, i], dim=1)
+                best_v, order = merged_v.topk(k, dim=1)
+                best_i = merged_i.gather(1, order)
+        assert best_v is not None and best_i is not None
+        return best_v, best_i
+
+    def nearest(self, queries: torch.Tensor) -> torch.Tensor:
+        """Index of each query's most similar gallery item (B,)."""
+        return self.topk(queries, 1)[1][:, 0]
+
+
+def _build_faiss_index(embeddings: torch.Tensor, backend: Backend, hnsw_m: int):  # noqa: ANN202
+    try:
+        import faiss
+    except ImportError as err:
+        raise ValueError("the FAISS gallery backend needs faiss-cpu: pip install 'qshift[faiss]'") from err
+    data = np.ascontiguousarray(embeddings.float().cpu().numpy())
+    if backend == "faiss":
+        index = faiss.IndexFlatIP(data.shape[1])
+    else:
+        index = faiss.IndexHNSWFlat(data.shape[1], hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    index.add(data)
+    return index
+
+
+def recall_against_exact(gallery: Gallery, queries: torch.Tensor, k: int = 10) -> float:
+    """Share of the exact top-``k`` that ``gallery``'s backend also returns (1.0 for exact)."""
+    exact = Gallery(gallery.embeddings, backend="exact", chunk_size=gallery.chunk_size)
+    _, truth = exact.topk(queries, k)
+    _, found = gallery.topk(queries, k)
+    hits = sum(len(set(t.tolist()) & set(f.tolist())) for t, f in zip(truth, found, strict=True))
+    return hits / truth.numel()

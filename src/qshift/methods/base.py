@@ -1,0 +1,227 @@
+"""The Adapter base every adaptation method builds on.
+
+It owns what all methods share (method.md §1): which parameters adapt, the AdamW optimizer,
+``steps`` optimisation steps per batch, eval-mode forwards, the recorded-score rule (scores
+of the *last* step's forward, before that step's update), ``reset()`` to the exact source
+state and a ``state_dict()`` of the whole adaptation state. A method only writes
+:meth:`Adapter.objective` (and, if it keeps state across batches, the two state hooks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.nn import functional as F
+
+from qshift.gallery import Gallery
+from qshift.methods.params import ParamSpec, select_parameters
+
+Objective = tuple[torch.Tensor | None, torch.Tensor]
+
+
+def batch_size_of(batch: Any) -> int:
+    """Number of queries in ``batch``; ValueError for empty or non-finite batches."""
+    if isinstance(batch, torch.Tensor):
+        tensors = [batch]
+    elif isinstance(batch, Mapping):
+        tensors = [v for v in batch.values() if isinstance(v, torch.Tensor)]
+    elif isinstance(batch, Sequence) and not isinstance(batch, str):
+        if len(batch) == 0:
+            raise ValueError("empty batch: a query batch needs at least one item")
+        return len(batch)
+    else:
+        raise ValueError(
+            f"unsupported batch type {type(batch).__name__}: pass a tensor or a mapping of tensors"
+        )
+    if not tensors or tensors[0].dim() == 0:
+        raise ValueError("query batch holds no batched tensor")
+    size = tensors[0].shape[0]
+    if size == 0:
+        raise ValueError("empty batch: a query batch needs at least one item")
+    for tensor in tensors:
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError("query batch contains NaN or inf values")
+    return size
+
+
+class Adapter:
+    """Online test-time adaptation of a query encoder against a fixed gallery.
+
+    ``adapter(batch)`` adapts on one batch and returns its recorded (B, N) scores.
+    """
+
+    #: registry name, set by each method
+    name: ClassVar[str] = ""
+    #: False for methods that never update weights (no optimizer, no params needed)
+    trains: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        gallery: torch.Tensor | Gallery,
+        *,
+        params: ParamSpec = "norm",
+        steps: int = 3,
+        lr: float = 3e-4,
+        weight_decay: float = 1e-4,
+        temperature: float = 0.01,
+    ):
+        if not isinstance(encoder, nn.Module):
+            raise ValueError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
+        if self.trains and steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.encoder = encoder
+        device = next((p.device for p in encoder.parameters()), torch.device("cpu"))
+        self.gallery = gallery if isinstance(gallery, Gallery) else Gallery(gallery, device=device)
+        self.steps = steps if self.trains else 1
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.temperature = temperature
+        self.params: list[nn.Parameter] = []
+        if self.trains:
+            self.params = select_parameters(encoder, params)
+            if not self.params:
+                raise ValueError(
+                    "encoder has no trainable normalisation parameters: params='norm' found no "
+                    "LayerNorm/GroupNorm/BatchNorm affine weights; pass params=<callable> to choose some"
+                )
+            chosen = {id(p) for p in self.params}
+            for param in encoder.parameters():
+                param.requires_grad_(id(param) in chosen)
+        names = {id(p): n for n, p in encoder.named_parameters()}
+        self._param_names = [names[id(p)] for p in self.params]
+        self._source = [p.detach().clone() for p in self.params]
+        self.optimizer = self._new_optimizer()
+        self.batches_seen = 0
+        #: the normalised query embeddings behind the last recorded scores (B, d)
+        self.last_embeddings: torch.Tensor | None = None
+        encoder.eval()
+
+    # -- what a method implements ----------------------------------------------------------
+    def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
+        """Loss to minimise at ``step`` (None: no update) and this forward's (B, N) scores."""
+        raise NotImplementedError
+
+    def reset_state(self) -> None:
+        """Clear method state kept across batches (queues, moving averages)."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """Method state kept across batches, for checkpoints."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
+    # -- the shared machinery --------------------------------------------------------------
+    def __call__(self, batch: Any) -> torch.Tensor:
+        """Adapt on ``batch`` and return its recorded (B, N) scores (detached)."""
+        self.current_batch_size = batch_size_of(batch)
+        self.encoder.eval()
+        scores = self.adapt(batch)
+        self.batches_seen += 1
+        return scores
+
+    def adapt(self, batch: Any) -> torch.Tensor:
+        """``steps`` × (forward, loss, update); the last forward's scores are recorded."""
+        scores = torch.empty(0)
+        for step in range(self.steps):
+            with torch.set_grad_enabled(self.trains):
+                z = self.embed(batch)
+                loss, scores = self.objective(z, batch, step)
+            self.update(loss)
+            self.last_embeddings = z.detach()
+        return scores
+
+    def embed(self, batch: Any) -> torch.Tensor:
+        """Normalised (B, d) query embeddings from the encoder, checked against the gallery."""
+        out = self.encoder(batch)
+        if not isinstance(out, torch.Tensor) or out.dim() != 2:
+            raise ValueError("encoder must return a (B, d) tensor of embeddings")
+        if out.shape[1] != self.gallery.dim:
+            raise ValueError(
+                f"gallery width {self.gallery.dim} differs from the encoder output width {out.shape[1]}"
+            )
+        if not torch.isfinite(out).all():
+            raise ValueError("encoder produced NaN or inf embeddings for this batch")
+        return F.normalize(out.float(), dim=-1)
+
+    def update(self, loss: torch.Tensor | None) -> None:
+        """One AdamW step on ``loss``; skipped when the method selected nothing (``None``)."""
+        if loss is None or not self.trains:
+            return
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Baseline logits over the whole gallery, ``z Gᵀ / T`` (method.md §3)."""
+        return self.gallery.scores(z) / self.temperature
+
+    @torch.no_grad()
+    def score(self, batch: Any) -> torch.Tensor:
+        """(B, N) scores of the current weights, without adapting (for probe batches)."""
+        batch_size_of(batch)
+        self.encoder.eval()
+        return self.gallery.scores(self.embed(batch))
+
+    @torch.no_grad()
+    def source_embed(self, batch: Any) -> torch.Tensor:
+        """Embeddings of ``batch`` under the source weights, without touching the adapted ones."""
+        was_training = self.encoder.training
+        self.encoder.eval()
+        overrides = dict(zip(self._param_names, self._source, strict=True))
+        out = functional_call(self.encoder, overrides, (batch,), strict=False)
+        self.encoder.train(was_training)
+        return F.normalize(out.float(), dim=-1)
+
+    def _new_optimizer(self) -> torch.optim.Optimizer | None:
+        if not self.params:
+            return None
+        return torch.optim.AdamW(
+            self.params, lr=self.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=self.weight_decay
+        )
+
+    @torch.no_grad()
+    def restore_source_weights(self) -> None:
+        """Copy the source weights back and start a fresh optimizer (method state untouched)."""
+        for param, source in zip(self.params, self._source, strict=True):
+            param.copy_(source)
+        self.optimizer = self._new_optimizer()
+
+    def reset(self) -> None:
+        """Back to the exact source state: weights, optimizer, and the method's own state."""
+        self.restore_source_weights()
+        self.batches_seen = 0
+        self.last_embeddings = None
+        self.reset_state()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The whole adaptation state, so a long run can checkpoint and resume."""
+        return {
+            "method": self.name,
+            "params": [p.detach().clone() for p in self.params],
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "batches_seen": self.batches_seen,
+            "extra": self.extra_state(),
+        }
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state written by :meth:`state_dict` of the same method and encoder."""
+        if state.get("method") != self.name:
+            raise ValueError(f"state is for method {state.get('method')!r}, not {self.name!r}")
+        if len(state["params"]) != len(self.params):
+            raise ValueError("state holds a different number of adapted parameters than this adapter")
+        for param, saved in zip(self.params, state["params"], strict=True):
+            param.copy_(saved)
+        self.optimizer = self._new_optimizer()
+        if self.optimizer is not None and state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.batches_seen = state["batches_seen"]
+        self.load_extra_state(state["extra"])

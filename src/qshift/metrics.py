@@ -1,0 +1,139 @@
+"""Retrieval metrics (R@K, r_mean, mAP) and embedding geometry, accumulated batch by batch.
+
+Relevance is by groups: a gallery item is relevant to a query when their group ids match
+(benchmark.md "Metrics"). Per batch only the (B, N) scores of that batch exist; what is kept
+is O(number of queries): each query's best rank and average precision, and the query
+embeddings for the geometry.
+
+Ranks are 0-based and count the gallery items scoring strictly higher (ties resolve in the
+query's favour).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+KS = (1, 5, 10)
+
+
+class GroupIndex:
+    """For each group id, the gallery indices that carry it (padded lookups per batch)."""
+
+    def __init__(self, gallery_groups: np.ndarray | torch.Tensor):
+        groups = torch.as_tensor(np.asarray(gallery_groups), dtype=torch.long)
+        order = torch.sort(groups, stable=True).indices
+        sorted_groups = groups[order]
+        unique, counts = torch.unique_consecutive(sorted_groups, return_counts=True)
+        starts = torch.cumsum(counts, 0) - counts
+        self.order = order
+        self.members = {
+            int(g): (int(s), int(c))
+            for g, s, c in zip(unique.tolist(), starts.tolist(), counts.tolist(), strict=True)
+        }
+
+    def relevant(self, query_groups: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded (B, R) gallery indices of each query's relevant items and a validity mask."""
+        spans = [self.members.get(int(g), (0, 0)) for g in query_groups]
+        width = max(1, max(c for _, c in spans))
+        index = torch.zeros(len(spans), width, dtype=torch.long)
+        valid = torch.zeros(len(spans), width, dtype=torch.bool)
+        for row, (start, size) in enumerate(spans):
+            index[row, :size] = self.order[start : start + size]
+            valid[row, :size] = True
+        return index, valid
+
+
+def ranks_and_ap(
+    scores: torch.Tensor, relevant: torch.Tensor, valid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best rank and average precision per query from its (B, N) scores.
+
+    ``relevant``/``valid``: padded (B, R) relevant gallery indices. Queries with no relevant
+    item get rank N and AP 0.
+    """
+    scores = scores.float()
+    relevant = relevant.to(scores.device)
+    valid = valid.to(scores.device)
+    rel_scores = scores.gather(1, relevant)
+    # rank of each relevant item = number of gallery items scoring strictly higher
+    item_ranks = torch.stack(
+        [(scores > rel_scores[:, r : r + 1]).sum(dim=1) for r in range(relevant.shape[1])], dim=1
+    )
+    item_ranks = torch.where(valid, item_ranks, torch.full_like(item_ranks, scores.shape[1]))
+    sorted_ranks = item_ranks.sort(dim=1).values
+    n_rel = valid.sum(dim=1)
+    position = torch.arange(1, relevant.shape[1] + 1, device=scores.device)[None].expand_as(sorted_ranks)
+    in_range = position <= n_rel[:, None]
+    precision = torch.where(in_range, position / (sorted_ranks + 1).float(), torch.zeros(()))
+    ap = precision.sum(dim=1) / n_rel.clamp_min(1)
+    best = sorted_ranks[:, 0]
+    return best.cpu(), ap.cpu()
+
+
+class RetrievalMetrics:
+    """Streaming R@1/5/10, r_mean and mAP over a stream of (scores, query groups) batches."""
+
+    def __init__(self, gallery_groups: np.ndarray | torch.Tensor):
+        self.index = GroupIndex(gallery_groups)
+        self.gallery_size = len(np.asarray(gallery_groups))
+        self.best_ranks: list[torch.Tensor] = []
+        self.aps: list[torch.Tensor] = []
+
+    def update(self, scores: torch.Tensor, query_groups: Sequence[int]) -> torch.Tensor:
+        """Add one batch; returns the batch's best ranks."""
+        if scores.shape != (len(query_groups), self.gallery_size):
+            raise ValueError(
+                f"scores of shape {tuple(scores.shape)} do not match {len(query_groups)} queries "
+                f"× {self.gallery_size} gallery items"
+            )
+        relevant, valid = self.index.relevant(query_groups)
+        best, ap = ranks_and_ap(scores, relevant, valid)
+        self.best_ranks.append(best)
+        self.aps.append(ap)
+        return best
+
+    @property
+    def count(self) -> int:
+        return sum(len(r) for r in self.best_ranks)
+
+    def compute(self) -> dict[str, float]:
+        """R@1, R@5, R@10, r_mean and mAP in percent."""
+        if not self.best_ranks:
+            raise ValueError("no batches were scored")
+        ranks = torch.cat(self.best_ranks)
+        out = {f"r{k}": 100.0 * float((ranks < k).double().mean()) for k in KS}
+        out["r_mean"] = sum(out[f"r{k}"] for k in KS) / len(KS)
+        out["map"] = 100.0 * float(torch.cat(self.aps).double().mean())
+        return out
+
+
+def recall_at(ranks: torch.Tensor, k: int) -> float:
+    """Percent of ``ranks`` below ``k``."""
+    return 100.0 * float((ranks < k).float().mean()) if len(ranks) else float("nan")
+
+
+class Geometry:
+    """Query uniformity (mean distance to the query centroid) and the modality gap.
+
+    Uniformity needs the centroid of all queries, so the (normalised) query embeddings are
+    kept: O(N_query × d), never O(N_query × N_gallery).
+    """
+
+    def __init__(self, gallery_centroid: torch.Tensor):
+        self.gallery_centroid = gallery_centroid.float().cpu()
+        self.chunks: list[torch.Tensor] = []
+
+    def update(self, embeddings: torch.Tensor) -> None:
+        self.chunks.append(embeddings.detach().float().cpu())
+
+    def compute(self) -> dict[str, float]:
+        """``uniformity`` and ``gap`` of the queries seen so far."""
+        z = torch.nn.functional.normalize(torch.cat(self.chunks), dim=-1)
+        centroid = z.mean(dim=0)
+        return {
+            "uniformity": float(torch.linalg.vector_norm(z - centroid, dim=1).mean()),
+            "gap": float(torch.linalg.vector_norm(centroid - self.gallery_centroid)),
+        }

@@ -1,0 +1,319 @@
+"""``qshift pretrain scenes``: train the embedded benchmark's source model on the CPU.
+
+Recipe: symmetric InfoNCE (CLIP loss) with a learnable temperature between the ViT image tower
+and the frozen all-MiniLM-L6-v2 text tower plus a trained projection. MiniLM is frozen, so its
+pooled caption features are computed once before training. Each step renders fresh training
+scenes at the raw 224 px and gives them the photometric and geometric variety of real photos
+(lighting, haze, contrast/brightness/saturation/gamma, colour casts, blur, sensor noise, low
+resolution, JPEG, small affine jitter): our own augmentations, never the benchmark's
+corruption functions. AdamW, linear warm-up then cosine decay; every random draw is seeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from qshift.data.base import RetrievalDataset
+from qshift.data.scenes import SPLIT_SIZES, load_scenes_dataset, render_scene, scenes_split
+from qshift.encoders.scenes import (
+    MAX_TEXT_TOKENS,
+    SceneEncoder,
+    config_path,
+    normalise_images,
+    resize_images,
+)
+from qshift.encoders.vit import ViTConfig
+
+WEIGHTS_NAME = "scenes_source.safetensors"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one pretraining run (stored in the JSON next to the weights)."""
+
+    seed: int = 0
+    steps: int = 400
+    minutes: float | None = None
+    batch_size: int = 256
+    train_images: int = SPLIT_SIZES["train"]
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: float = 0.05
+    temperature: float = 0.07
+    augment: bool = True
+
+
+# ----------------------------------------------------------------------------- augmentation
+def _smooth_field(rng: np.random.Generator, size: int, cells: int = 4) -> np.ndarray:
+    """A smooth random field in about [0, 1]: bicubic upsampling of a coarse uniform grid."""
+    coarse = rng.random((cells, cells)).astype(np.float32)
+    return cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)[..., None]
+
+
+def _affine(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Small rotation, scale and shift (the caption's grid cells stay true)."""
+    s = x.shape[0]
+    m = cv2.getRotationMatrix2D((s / 2, s / 2), rng.uniform(-6, 6), rng.uniform(0.92, 1.08))
+    m[:, 2] += rng.uniform(-0.03, 0.03, size=2) * s
+    return cv2.warpAffine(x, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def _lighting(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Uneven illumination and haze: a smooth gain field, then a smooth veil of light."""
+    s = x.shape[0]
+    if rng.random() < 0.5:
+        x = x * (1 + rng.uniform(0.2, 0.7) * (2 * _smooth_field(rng, s) - 1))
+    if rng.random() < 0.4:
+        veil = rng.uniform(0.2, 0.7) * (0.4 + 0.6 * _smooth_field(rng, s))
+        tone = rng.uniform(0.45, 1.0) * rng.uniform(0.92, 1.08, size=3).astype(np.float32)
+        x = x * (1 - veil) + veil * tone
+    return x
+
+
+def _colour(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Contrast, brightness, saturation, gamma and a colour cast, each with its own chance."""
+    if rng.random() < 0.6:
+        x = x.mean() + math.exp(rng.uniform(math.log(0.15), math.log(1.3))) * (x - x.mean())
+    if rng.random() < 0.5:
+        x = x + rng.uniform(-0.25, 0.3)
+    if rng.random() < 0.4:
+        grey = x.mean(axis=2, keepdims=True)
+        x = grey + rng.uniform(0.35, 1.4) * (x - grey)
+    if rng.random() < 0.4:
+        x = np.clip(x, 0.0, 1.0) ** rng.uniform(0.6, 1.6)
+    if rng.random() < 0.3:
+        x = x * rng.uniform(0.85, 1.15, size=3).astype(np.float32)
+    return x
+
+
+def _degrade(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Camera degradations: defocus, low resolution and sensor noise."""
+    s = x.shape[0]
+    if rng.random() < 0.3:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, 1.5) * s / 112)
+    if rng.random() < 0.15:
+        small = max(8, round(s * rng.uniform(0.3, 0.6)))
+        x = cv2.resize(cv2.resize(x, (small, small), interpolation=cv2.INTER_AREA), (s, s))
+    if rng.random() < 0.4:
+        x = x + rng.normal(0.0, rng.uniform(0.01, 0.12), size=x.shape).astype(np.float32)
+    return x
+
+
+def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One H×W×3 uint8 image with random real-camera variety, as uint8 of the same shape."""
+    x = image.astype(np.float32) / 255.0
+    if rng.random() < 0.5:
+        x = _affine(x, rng)
+    x = _degrade(_colour(_lighting(x, rng), rng), rng)
+    out = (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if rng.random() < 0.25:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(10, 70))])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return out
+
+
+def training_batch(
+    render: Callable[[int], np.ndarray], indices: Sequence[int], image_size: int, seeds: Sequence[int], augment: bool
+) -> torch.Tensor:
+    """Render, (optionally) augment at twice the model resolution, resize and normalise."""
+    work = 2 * image_size
+    images = resize_images([render(int(i)) for i in indices], work)
+    if augment:
+        images = np.stack([augment_image(img, np.random.default_rng(s)) for img, s in zip(images, seeds)])
+    return normalise_images(resize_images(images, image_size))
+
+
+# ----------------------------------------------------------------------------- text features
+@torch.inference_mode()
+def caption_features(encoder: SceneEncoder, texts: Sequence[str], batch_size: int = 512) -> torch.Tensor:
+    """Pooled MiniLM features (N, 384) of ``texts``, computed in length-sorted batches."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    feats = torch.empty(len(texts), encoder.text.proj.in_features)
+    tower = encoder.text.eval()
+    for start in tqdm(range(0, len(texts), batch_size), desc="caption features", unit="batch"):
+        idx = order[start : start + batch_size]
+        feats[torch.from_numpy(idx)] = tower.pool(encoder.prepare_texts([texts[i] for i in idx]))
+    return feats
+
+
+# ----------------------------------------------------------------------------- training
+def _lr_factor(progress: float, warmup: float) -> float:
+    """Linear warm-up over the first ``warmup`` fraction, then cosine decay to zero."""
+    if progress < warmup:
+        return progress / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
+
+
+def _optimizer(modules: Sequence[torch.nn.Module], extra: Sequence[torch.nn.Parameter], cfg: TrainConfig):
+    """AdamW with weight decay on matrices only (not on norms, biases, positions, temperature)."""
+    decay, no_decay = [], list(extra)
+    for module in modules:
+        for name, p in module.named_parameters():
+            (decay if p.ndim >= 2 and "pos_embed" not in name else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE over a batch of matching (image, caption) pairs."""
+    logits = logit_scale.exp() * F.normalize(image_emb, dim=-1) @ F.normalize(text_emb, dim=-1).T
+    labels = torch.arange(len(logits))
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+def pretrain_scenes(
+    out: Path,
+    seed: int = 0,
+    steps: int = TrainConfig.steps,
+    minutes: float | None = None,
+    batch_size: int = TrainConfig.batch_size,
+    train_images: int = TrainConfig.train_images,
+    augment: bool = True,
+    vit: ViTConfig | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train the scenes source model and write ``out/scenes_source.{safetensors,json}``.
+
+    The schedule runs over ``steps``; with ``minutes`` it runs over wall-clock time instead
+    (faster or slower machines then train for more or fewer steps, so only ``steps`` is
+    reproducible). Returns the weights path.
+    """
+    cfg = TrainConfig(seed, steps, minutes, batch_size, train_images, augment=augment)
+    if steps < 1 or batch_size < 2 or train_images < batch_size:
+        raise ValueError(f"need steps >= 1 and 2 <= batch_size <= train_images, got {steps}, {batch_size}, {train_images}")
+    if minutes is not None and minutes <= 0:
+        raise ValueError(f"--minutes must be positive, got {minutes}")
+    torch.manual_seed(seed)
+    vit = vit or ViTConfig()
+    data = scenes_split("train", train_images, seed, variants=False)
+    encoder = SceneEncoder(vit)
+    feats = caption_features(encoder, data.texts)
+    encoder.text.model.requires_grad_(False)
+    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)))
+    opt = _optimizer([encoder.vision, encoder.text.proj], [logit_scale], cfg)
+    rng = np.random.default_rng([seed, 101])
+    scenes_render = data.images.render
+    encoder.vision.train()
+    start = time.monotonic()
+    bar = tqdm(total=steps if minutes is None else None, desc="pretrain scenes", unit="step", disable=not progress)
+    step, order = 0, rng.permutation(train_images)
+    while True:
+        done = (time.monotonic() - start) / (60 * minutes) if minutes is not None else step / steps
+        if done >= 1.0:
+            break
+        if len(order) < batch_size:
+            order = np.concatenate([order, rng.permutation(train_images)])
+        idx, order = order[:batch_size], order[batch_size:]
+        caps = idx * 5 + rng.integers(0, 5, size=batch_size)
+        seeds = [seed * 10_000_019 + step * batch_size + k for k in range(batch_size)]
+        images = training_batch(scenes_render, idx, vit.image_size, seeds, cfg.augment)
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * _lr_factor(done, cfg.warmup)
+        loss = clip_loss(encoder.vision(images), encoder.text.proj(feats[torch.from_numpy(caps)]), logit_scale)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            logit_scale.clamp_(0, math.log(100))
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", T=f"{1 / logit_scale.exp().item():.3f}")
+    bar.close()
+    return save_scenes_model(encoder, out, cfg, {"steps_run": step, "temperature": 1 / logit_scale.exp().item()})
+
+
+def save_scenes_model(encoder: SceneEncoder, out: Path, cfg: TrainConfig, stats: dict[str, Any]) -> Path:
+    """Write the trained parameters (fp16) and the JSON config the loader needs."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / WEIGHTS_NAME
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in encoder.trained_state().items()}
+    save_file(state, str(weights))
+    meta = {"vit": encoder.vit_config.to_dict(), "text": {"model": "all-MiniLM-L6-v2", "max_tokens": MAX_TEXT_TOKENS}}
+    meta["train"] = {**asdict(cfg), **stats}
+    config_path(weights).write_text(json.dumps(meta, indent=2) + "\n")
+    return weights
+
+
+# ----------------------------------------------------------------------------- evaluation
+def _shifted(dataset: RetrievalDataset, shift: str | None, seed: int) -> Callable[[int], np.ndarray]:
+    """Image ``i`` of ``dataset``, corrupted by ``shift`` ("name@severity") when given."""
+    if shift is None:
+        return dataset.images.__getitem__
+    from qshift.shifts import apply, parse_shift
+
+    spec = parse_shift(shift)
+    return lambda i: apply(spec.name, dataset.images[i], spec.severity, seed * 1_000_003 + i)
+
+
+@torch.inference_mode()
+def recall_at_1(
+    encoder: SceneEncoder,
+    dataset: RetrievalDataset,
+    image_shift: str | None = None,
+    texts: Sequence[str] | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Full-matrix R@1 (percent) in both directions, optionally with corrupted images or other captions."""
+    image_at = _shifted(dataset, image_shift, seed)
+    imgs = torch.cat(
+        [
+            encoder.embed_images([image_at(i) for i in range(s, min(s + 250, dataset.num_images))])
+            for s in range(0, dataset.num_images, 250)
+        ]
+    )
+    txts = encoder.embed_texts(list(texts if texts is not None else dataset.texts))
+    sims = imgs @ txts.T
+    i2t = dataset.text_groups[sims.argmax(dim=1).numpy()] == dataset.image_groups
+    t2i = dataset.image_groups[sims.argmax(dim=0).numpy()] == dataset.text_groups
+    return {"i2t_r1": 100.0 * float(i2t.mean()), "t2i_r1": 100.0 * float(t2i.mean())}
+
+
+# ----------------------------------------------------------------------------- CLI
+def _run(args: argparse.Namespace) -> int:
+    weights = pretrain_scenes(
+        args.out,
+        seed=args.seed,
+        steps=args.steps,
+        minutes=args.minutes,
+        batch_size=args.batch_size,
+        train_images=args.train_images,
+        augment=not args.no_augment,
+    )
+    print(f"wrote {weights} and {config_path(weights)}")
+    if not args.no_eval:
+        from qshift.encoders.scenes import load_scenes_encoder
+
+        scores = recall_at_1(load_scenes_encoder(weights), load_scenes_dataset("val", args.seed))
+        print(f"val R@1: i2t {scores['i2t_r1']:.1f}  t2i {scores['t2i_r1']:.1f}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``pretrain scenes`` to the ``qshift`` CLI."""
+    p = subparsers.add_parser("pretrain", help="train a shipped source model (scenes) on the CPU")
+    p.add_argument("model", choices=["scenes"], help="which model to train")
+    p.add_argument("--out", type=Path, default=Path("runs/scenes_source"), help="output folder")
+    p.add_argument("--steps", type=int, default=TrainConfig.steps, help="optimizer steps (reproducible)")
+    p.add_argument("--minutes", type=float, default=None, help="train for this wall-clock time instead of --steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--train-images", type=int, default=TrainConfig.train_images, help="size of the train split")
+    p.add_argument("--no-augment", action="store_true", help="train on clean renders only (ablation)")
+    p.add_argument("--no-eval", action="store_true", help="skip the validation R@1 at the end")
+    p.set_defaults(func=_run)
