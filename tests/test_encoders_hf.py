@@ -180,6 +180,35 @@ def test_functional_call_and_deepcopy_reach_the_tower_weights(clip_encoder):
         assert not torch.allclose(swapped, base) and not torch.allclose(twin(batch), base)
 
 
+def test_blip_text_to_image_uses_the_papers_lower_learning_rate(family_encoder):
+    family, encoder = family_encoder
+    assert encoder.method_defaults("tcr", "t2i") == ({"lr": 3e-5} if family == "blip" else {})
+    assert encoder.method_defaults("tcr", "i2t") == {}
+
+
+def test_moving_the_encoder_moves_the_whole_wrapped_model(tiny_clip_dir):
+    encoder = load_encoder(f"hf:{tiny_clip_dir}", device="cpu").double()
+    assert encoder._model.logit_scale.dtype == torch.float64  # not part of either tower
+    norm = encoder.image_tower().vision_model.post_layernorm
+    assert norm.weight.dtype == torch.float64 and norm is encoder._model.vision_model.post_layernorm
+
+
+@pytest.mark.parametrize(("family", "direction"), [("clip", "i2t"), ("blip", "t2i")])
+def test_end_to_end_tcr_on_a_tiny_karpathy_split(request, tiny_karpathy, family, direction):
+    import qshift
+
+    encoder = load_encoder(f"hf:{request.getfixturevalue(FAMILY_DIRS[family])}", device="cpu")
+    tower = encoder.query_tower(direction)
+    source = {name: p.detach().clone() for name, p in tower.named_parameters()}
+    result = qshift.evaluate(
+        encoder, qshift.load_dataset(tiny_karpathy.spec), direction, "none", "tcr", batch_size=4
+    )
+    assert set(result.metrics) >= {"r1", "r5", "r10", "r_mean", "map"}
+    assert all(0.0 <= result.metrics[k] <= 100.0 for k in ("r1", "r5", "r10", "map"))
+    for name, param in tower.named_parameters():
+        torch.testing.assert_close(param.detach(), source[name], rtol=0, atol=0)
+
+
 # -- preprocessing ------------------------------------------------------------------------------
 def test_preprocessing_matches_transformers_pil_processors():
     from conftest import BLIP_PREPROCESSOR, CLIP_PREPROCESSOR
@@ -343,6 +372,93 @@ def test_open_clip_absent_names_the_install_step(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "open_clip", None)
     with pytest.raises(ValueError, match=r"pip install qshift\[open_clip\]"):
         load_encoder(f"open_clip:ViT-B-32:{tmp_path / 'model.pt'}", device="cpu")
+
+
+class FakeVisual(nn.Module):
+    """A stand-in for an open_clip visual tower: patchify, two LayerNorms, a projection."""
+
+    def __init__(self, preprocess_cfg: dict):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, kernel_size=8, stride=8)
+        self.ln_pre, self.ln_post = nn.LayerNorm(16), nn.LayerNorm(16)
+        self.proj = nn.Parameter(torch.randn(16, 12))
+        self.image_size = 32
+        self.preprocess_cfg = preprocess_cfg
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        tokens = self.ln_pre(self.conv1(images).flatten(2).transpose(1, 2))
+        return self.ln_post(tokens.mean(dim=1)) @ self.proj
+
+
+class FakeOpenCLIPModel(nn.Module):
+    """A stand-in for open_clip's CLIP class: text parts live on the model, plus a mask buffer."""
+
+    def __init__(self, preprocess_cfg: dict):
+        super().__init__()
+        self.visual = FakeVisual(preprocess_cfg)
+        self.token_embedding = nn.Embedding(64, 16)
+        self.positional_embedding = nn.Parameter(torch.randn(8, 16) * 0.1)
+        self.transformer = nn.Sequential(nn.LayerNorm(16), nn.Linear(16, 16))
+        self.ln_final = nn.LayerNorm(16)
+        self.text_projection = nn.Parameter(torch.randn(16, 12))
+        self.logit_scale = nn.Parameter(torch.ones([]))
+        self.register_buffer("attn_mask", torch.zeros(8, 16), persistent=False)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self.visual(images)
+
+    def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.token_embedding(ids) + self.positional_embedding + self.attn_mask
+        return self.ln_final(self.transformer(x))[:, -1] @ self.text_projection
+
+
+def fake_open_clip(preprocess_cfg: dict) -> types.ModuleType:
+    """A module with open_clip's entry points (list_models, create_model, get_tokenizer)."""
+    module = types.ModuleType("open_clip")
+    module.list_models = lambda: ["fake-vit"]
+
+    def create_model(name, pretrained=None, precision="fp32", device="cpu"):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return FakeOpenCLIPModel(preprocess_cfg)
+
+    def tokenizer(texts):
+        return torch.tensor([[sum(map(ord, w)) % 64 for w in (t.split() + ["."] * 8)[:8]] for t in texts])
+
+    module.create_model = create_model
+    module.get_tokenizer = lambda name: tokenizer
+    return module
+
+
+def test_open_clip_wrapper_on_a_stand_in_module(monkeypatch, tmp_path):
+    cfg = {"size": (32, 32), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "resize_mode": "shortest"}
+    monkeypatch.setitem(sys.modules, "open_clip", fake_open_clip(cfg))
+    checkpoint = tmp_path / "fake.pt"
+    checkpoint.write_bytes(b"weights")
+    encoder = load_encoder(f"open_clip:fake-vit:{checkpoint}", device="cpu")
+    assert encoder.dim == 12 and encoder.name == f"open_clip:fake-vit:{checkpoint}"
+    assert (encoder.preprocess.resize, encoder.preprocess.crop) == (32, (32, 32))
+    assert encoder.preprocess.std == (0.25, 0.25, 0.25)
+    torch.testing.assert_close(encoder.embed_images(random_images()).norm(dim=1), torch.ones(3))
+    assert encoder.embed_texts(TEXTS).shape == (3, 12)
+    image = names_of(encoder.image_tower(), encoder.adapt_params("i2t")(encoder.image_tower()))
+    text = names_of(encoder.text_tower(), encoder.adapt_params("t2i")(encoder.text_tower()))
+    assert image == {f"visual.ln_{p}.{k}" for p in ("pre", "post") for k in ("weight", "bias")}
+    assert text == {"transformer.0.weight", "transformer.0.bias"}
+    assert "logit_scale" not in dict(encoder.text_tower().named_parameters())
+    assert encoder.double()._model.attn_mask.dtype == torch.float64
+
+
+def test_open_clip_wrapper_errors(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "open_clip", fake_open_clip({"size": 32, "resize_mode": "longest"}))
+    checkpoint = tmp_path / "fake.pt"
+    with pytest.raises(ValueError, match="checkpoint file not found"):
+        load_encoder(f"open_clip:fake-vit:{checkpoint}", device="cpu")
+    checkpoint.write_bytes(b"weights")
+    with pytest.raises(ValueError, match="unknown open_clip architecture 'RN50'"):
+        load_encoder(f"open_clip:RN50:{checkpoint}", device="cpu")
+    with pytest.raises(ValueError, match="resize_mode 'longest'"):
+        load_encoder(f"open_clip:fake-vit:{checkpoint}", device="cpu")
 
 
 def test_open_clip_tiny_checkpoint(tmp_path: Path):

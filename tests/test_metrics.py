@@ -62,6 +62,15 @@ def test_many_to_many_groups():
     )
 
 
+def test_ties_count_against_the_query():
+    metrics = RetrievalMetrics(np.array([0, 1, 2, 3]))
+    metrics.update(torch.zeros(2, 4), [0, 1])  # a collapsed model: every score equal
+    assert metrics.compute()["r1"] == 0.0
+    tied_relevant = RetrievalMetrics(np.array([0, 0, 1]))
+    tied_relevant.update(torch.tensor([[1.0, 1.0, 0.0]]), [0])  # two relevant items tied on top
+    assert tied_relevant.compute()["map"] == pytest.approx(100.0)
+
+
 def test_metrics_shape_check():
     metrics = RetrievalMetrics(np.arange(5))
     with pytest.raises(ValueError, match="do not match"):

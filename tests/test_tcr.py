@@ -35,6 +35,7 @@ def reference_tcr(encoder, gallery, batches, steps=3, lr=3e-4, tau=0.02, ratio=0
             cand = gallery[a.detach().argmax(dim=1)]
             logits = z @ cand.T / tau
             h = -(logits.softmax(1) * logits.log_softmax(1)).sum(1)
+            hv = h.detach()
             if s == 0 and k < queue_batches:
                 zd = z.detach()
                 zm, cm = zd.mean(0), cand.mean(0)
@@ -44,7 +45,7 @@ def reference_tcr(encoder, gallery, batches, steps=3, lr=3e-4, tau=0.02, ratio=0
                 ]
                 chosen = sorted(range(b), key=lambda i: si[i])[: math.floor(ratio * b)]
                 capacity = capacity or b
-                queue += [(si[i], zd[i], cand[i], float(h[i].detach())) for i in chosen]
+                queue += [(si[i], zd[i], cand[i], float(hv[i])) for i in chosen]
                 if len(queue) >= capacity:
                     queue = sorted(queue, key=lambda e: e[0])[:capacity]
             loss = torch.stack([torch.exp(-t * (z[i] - z.mean(0)).norm()) for i in range(b)]).mean()
@@ -54,9 +55,9 @@ def reference_tcr(encoder, gallery, batches, steps=3, lr=3e-4, tau=0.02, ratio=0
                 c_mean = torch.stack([F.normalize(e[2], dim=0) for e in queue]).mean(0)
                 gap_s = (q_mean - c_mean).norm()
                 terms = [
-                    max(0.0, 1 - float(h[i]) / (e_max + 1e-3)) * h[i]
+                    max(0.0, 1 - float(hv[i]) / (e_max + 1e-3)) * h[i]
                     for i in range(b)
-                    if float(h[i]) <= e_max
+                    if float(hv[i]) <= e_max
                 ]
                 if terms:
                     loss = loss + torch.stack(terms).mean()

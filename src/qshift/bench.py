@@ -18,6 +18,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from qshift.cli import UsageError, parse_hparams
+from qshift.data.base import RetrievalDataset
+from qshift.encoders.base import DualEncoder
 from qshift.shifts.spec import ShiftSpec, parse_shift
 
 IMAGE_SEVERITY = 5
@@ -69,8 +71,8 @@ def text_subset(num_texts: int, size: int | None, seed: int = 0) -> np.ndarray |
 
 
 def run_bench(
-    model: str,
-    dataset: str,
+    model: DualEncoder | str,
+    dataset: RetrievalDataset | str,
     cells: tuple[tuple[str, ShiftSpec], ...],
     methods: list[str],
     seeds: list[int],
@@ -82,11 +84,13 @@ def run_bench(
     workers: int = 2,
     plots: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run every missing cell, append it to ``out/results.jsonl``, then write tables and plots."""
-    from qshift.api import embed_gallery, evaluate
-    from qshift.data import load_dataset
+    """Run every missing cell, append it to ``out/results.jsonl``, then write tables and plots.
+
+    ``model`` and ``dataset`` are specs or loaded objects; rows record the spec (or the
+    object's name).
+    """
+    from qshift.api import embed_gallery, evaluate, resolve
     from qshift.data.queries import QueryBatches
-    from qshift.encoders import load_encoder
     from qshift.results import ResultStore, plot_bars, plot_geometry, write_tables
     from qshift.shifts import streams
 
@@ -94,8 +98,9 @@ def run_bench(
     store = ResultStore(out / "results.jsonl")
     hp = hparams or {}
     hp_key = json.dumps(hp, sort_keys=True) if hp else None
-    encoder = load_encoder(model)
-    full = load_dataset(dataset)
+    encoder, full = resolve(model, dataset)
+    model = model if isinstance(model, str) else encoder.name
+    dataset = dataset if isinstance(dataset, str) else full.name
     subset = text_subset(full.num_texts, t2i_queries)
     galleries: dict[str, Any] = {}
     todo = [

@@ -5,8 +5,9 @@ Relevance is by groups: a gallery item is relevant to a query when their group i
 is O(number of queries): each query's best rank and average precision, and the query
 embeddings for the geometry.
 
-Ranks are 0-based and count the gallery items scoring strictly higher (ties resolve in the
-query's favour).
+Ranks are 0-based: a relevant item's rank counts the gallery items scoring strictly higher
+plus the non-relevant items scoring exactly the same (ties count against the query, so a
+degenerate model that scores everything equally gets R@1 = 0, not 100).
 """
 
 from __future__ import annotations
@@ -58,16 +59,26 @@ def ranks_and_ap(
     relevant = relevant.to(scores.device)
     valid = valid.to(scores.device)
     rel_scores = scores.gather(1, relevant)
-    # rank of each relevant item = number of gallery items scoring strictly higher
+    rows, cols = torch.nonzero(valid, as_tuple=True)
+    is_relevant = torch.zeros_like(scores, dtype=torch.bool)
+    is_relevant[rows, relevant[rows, cols]] = True
+    # rank of a relevant item = items scoring higher + non-relevant items tied with it
     item_ranks = torch.stack(
-        [(scores > rel_scores[:, r : r + 1]).sum(dim=1) for r in range(relevant.shape[1])], dim=1
+        [
+            (scores > rel_scores[:, r : r + 1]).sum(dim=1)
+            + ((scores == rel_scores[:, r : r + 1]) & ~is_relevant).sum(dim=1)
+            for r in range(relevant.shape[1])
+        ],
+        dim=1,
     )
     item_ranks = torch.where(valid, item_ranks, torch.full_like(item_ranks, scores.shape[1]))
     sorted_ranks = item_ranks.sort(dim=1).values
     n_rel = valid.sum(dim=1)
     position = torch.arange(1, relevant.shape[1] + 1, device=scores.device)[None].expand_as(sorted_ranks)
     in_range = position <= n_rel[:, None]
-    precision = torch.where(in_range, position / (sorted_ranks + 1).float(), torch.zeros(()))
+    # relevant items tied with each other still occupy consecutive positions
+    placed = torch.maximum(sorted_ranks, position - 1)
+    precision = torch.where(in_range, position / (placed + 1).float(), torch.zeros(()))
     ap = precision.sum(dim=1) / n_rel.clamp_min(1)
     best = sorted_ranks[:, 0]
     return best.cpu(), ap.cpu()

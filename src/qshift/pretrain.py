@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from qshift.data.base import RetrievalDataset
-from qshift.data.scenes import SPLIT_SIZES, load_scenes_dataset, render_scene, scenes_split
+from qshift.data.scenes import SPLIT_SIZES, load_scenes_dataset, scenes_split
 from qshift.encoders.scenes import (
     MAX_TEXT_TOKENS,
     SceneEncoder,
@@ -50,6 +50,7 @@ class TrainConfig:
     minutes: float | None = None
     batch_size: int = 256
     train_images: int = SPLIT_SIZES["train"]
+    captions_per_image: int = 2
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: float = 0.05
@@ -128,13 +129,19 @@ def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def training_batch(
-    render: Callable[[int], np.ndarray], indices: Sequence[int], image_size: int, seeds: Sequence[int], augment: bool
+    render: Callable[[int], np.ndarray],
+    indices: Sequence[int],
+    image_size: int,
+    seeds: Sequence[int],
+    augment: bool,
 ) -> torch.Tensor:
     """Render, (optionally) augment at twice the model resolution, resize and normalise."""
     work = 2 * image_size
     images = resize_images([render(int(i)) for i in indices], work)
     if augment:
-        images = np.stack([augment_image(img, np.random.default_rng(s)) for img, s in zip(images, seeds)])
+        images = np.stack(
+            [augment_image(img, np.random.default_rng(s)) for img, s in zip(images, seeds, strict=True)]
+        )
     return normalise_images(resize_images(images, image_size))
 
 
@@ -195,22 +202,31 @@ def pretrain_scenes(
     """
     cfg = TrainConfig(seed, steps, minutes, batch_size, train_images, augment=augment)
     if steps < 1 or batch_size < 2 or train_images < batch_size:
-        raise ValueError(f"need steps >= 1 and 2 <= batch_size <= train_images, got {steps}, {batch_size}, {train_images}")
+        raise ValueError(
+            f"need steps >= 1 and 2 <= batch_size <= train_images, got {steps}, {batch_size}, {train_images}"
+        )
     if minutes is not None and minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {minutes}")
     torch.manual_seed(seed)
     vit = vit or ViTConfig()
     data = scenes_split("train", train_images, seed, variants=False)
     encoder = SceneEncoder(vit)
-    feats = caption_features(encoder, data.texts)
+    rng = np.random.default_rng([seed, 101])
+    k = cfg.captions_per_image
+    chosen = (
+        np.stack([rng.choice(5, size=k, replace=False) for _ in range(train_images)])
+        + 5 * np.arange(train_images)[:, None]
+    )
+    feats = caption_features(encoder, [data.texts[i] for i in chosen.ravel()]).view(train_images, k, -1)
     encoder.text.model.requires_grad_(False)
     logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)))
     opt = _optimizer([encoder.vision, encoder.text.proj], [logit_scale], cfg)
-    rng = np.random.default_rng([seed, 101])
     scenes_render = data.images.render
     encoder.vision.train()
     start = time.monotonic()
-    bar = tqdm(total=steps if minutes is None else None, desc="pretrain scenes", unit="step", disable=not progress)
+    bar = tqdm(
+        total=steps if minutes is None else None, desc="pretrain scenes", unit="step", disable=not progress
+    )
     step, order = 0, rng.permutation(train_images)
     while True:
         done = (time.monotonic() - start) / (60 * minutes) if minutes is not None else step / steps
@@ -219,12 +235,17 @@ def pretrain_scenes(
         if len(order) < batch_size:
             order = np.concatenate([order, rng.permutation(train_images)])
         idx, order = order[:batch_size], order[batch_size:]
-        caps = idx * 5 + rng.integers(0, 5, size=batch_size)
         seeds = [seed * 10_000_019 + step * batch_size + k for k in range(batch_size)]
         images = training_batch(scenes_render, idx, vit.image_size, seeds, cfg.augment)
         for group in opt.param_groups:
             group["lr"] = cfg.lr * _lr_factor(done, cfg.warmup)
-        loss = clip_loss(encoder.vision(images), encoder.text.proj(feats[torch.from_numpy(caps)]), logit_scale)
+        loss = clip_loss(
+            encoder.vision(images),
+            encoder.text.proj(
+                feats[torch.from_numpy(idx), torch.from_numpy(rng.integers(0, k, size=batch_size))]
+            ),
+            logit_scale,
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -234,7 +255,9 @@ def pretrain_scenes(
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", T=f"{1 / logit_scale.exp().item():.3f}")
     bar.close()
-    return save_scenes_model(encoder, out, cfg, {"steps_run": step, "temperature": 1 / logit_scale.exp().item()})
+    return save_scenes_model(
+        encoder, out, cfg, {"steps_run": step, "temperature": 1 / logit_scale.exp().item()}
+    )
 
 
 def save_scenes_model(encoder: SceneEncoder, out: Path, cfg: TrainConfig, stats: dict[str, Any]) -> Path:
@@ -244,7 +267,10 @@ def save_scenes_model(encoder: SceneEncoder, out: Path, cfg: TrainConfig, stats:
     weights = out / WEIGHTS_NAME
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in encoder.trained_state().items()}
     save_file(state, str(weights))
-    meta = {"vit": encoder.vit_config.to_dict(), "text": {"model": "all-MiniLM-L6-v2", "max_tokens": MAX_TEXT_TOKENS}}
+    meta = {
+        "vit": encoder.vit_config.to_dict(),
+        "text": {"model": "all-MiniLM-L6-v2", "max_tokens": MAX_TEXT_TOKENS},
+    }
     meta["train"] = {**asdict(cfg), **stats}
     config_path(weights).write_text(json.dumps(meta, indent=2) + "\n")
     return weights
@@ -310,10 +336,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("model", choices=["scenes"], help="which model to train")
     p.add_argument("--out", type=Path, default=Path("runs/scenes_source"), help="output folder")
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="optimizer steps (reproducible)")
-    p.add_argument("--minutes", type=float, default=None, help="train for this wall-clock time instead of --steps")
+    p.add_argument(
+        "--minutes", type=float, default=None, help="train for this wall-clock time instead of --steps"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    p.add_argument("--train-images", type=int, default=TrainConfig.train_images, help="size of the train split")
+    p.add_argument(
+        "--train-images", type=int, default=TrainConfig.train_images, help="size of the train split"
+    )
     p.add_argument("--no-augment", action="store_true", help="train on clean renders only (ablation)")
     p.add_argument("--no-eval", action="store_true", help="skip the validation R@1 at the end")
     p.set_defaults(func=_run)

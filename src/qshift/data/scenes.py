@@ -157,7 +157,10 @@ def _star() -> np.ndarray:
 
 def _cross() -> np.ndarray:
     a, b = 0.36, 1.05
-    return np.array([(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a), (-b, a)] + [(-b, -a), (-a, -a)])
+    return np.array(
+        [(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a), (-b, a)]
+        + [(-b, -a), (-a, -a)]
+    )
 
 
 def _heart() -> np.ndarray:
@@ -407,11 +410,15 @@ def _formal_position(row: int, col: int, rng: np.random.Generator) -> str:
     r = {"top": "upper", "middle": "central", "bottom": "lower"}[ROWS[row]]
     c = {"left": "left-hand", "centre": "central", "right": "right-hand"}[COLS[col]]
     if row == 1 and col == 1:
-        return _pick(rng, ("positioned at the centre of the frame", "located at the centre of the composition"))
+        return _pick(
+            rng, ("positioned at the centre of the frame", "located at the centre of the composition")
+        )
     if row == 1:
         return _pick(rng, (f"positioned on the {c} side of the frame", f"located along the {c} edge"))
     if col == 1:
-        return _pick(rng, (f"positioned in the {r} central region", f"located in the {r} portion of the frame"))
+        return _pick(
+            rng, (f"positioned in the {r} central region", f"located in the {r} portion of the frame")
+        )
     return _pick(rng, (f"positioned in the {r} {c} region", f"located in the {r} {c} quadrant"))
 
 
@@ -484,6 +491,13 @@ class _Writer:
         phrase = " ".join(words)
         return f"{_article(phrase)} {phrase}" if article else phrase
 
+    def items(self, plan: CaptionPlan) -> list[str]:
+        """Noun phrase of every mentioned object, followed by its place when the plan says so."""
+        return [
+            self.noun(i, s) + (f" {self.place(i)}" if p else "")
+            for i, s, p in zip(plan.objects, plan.sizes, plan.positions, strict=True)
+        ]
+
     def place(self, index: int) -> str:
         obj = self.scene.objects[index]
         return self.lex.positions(obj.row, obj.col, self.rng)
@@ -512,9 +526,7 @@ _BASE_RELATIONS = {
 
 def _base_caption(w: _Writer, plan: CaptionPlan) -> str:
     """Training style: noun phrases, "there is/are", "an image of" and relation words."""
-    items = [
-        w.noun(i, s) + (f" {w.place(i)}" if p else "") for i, s, p in zip(plan.objects, plan.sizes, plan.positions)
-    ]
+    items = w.items(plan)
     if plan.relation is not None:
         body = f"{items[0]} {w.pick(*_BASE_RELATIONS[plan.relation])} {items[1]}"
         if len(items) > 2:
@@ -534,9 +546,7 @@ def _base_caption(w: _Writer, plan: CaptionPlan) -> str:
 
 
 def _formal_caption(w: _Writer, plan: CaptionPlan) -> str:
-    items = [
-        w.noun(i, s) + (f" {w.place(i)}" if p else "") for i, s, p in zip(plan.objects, plan.sizes, plan.positions)
-    ]
+    items = w.items(plan)
     if plan.relation is not None:
         rel = {
             "above": "situated directly above",
@@ -557,11 +567,14 @@ def _formal_caption(w: _Writer, plan: CaptionPlan) -> str:
 
 
 def _casual_caption(w: _Writer, plan: CaptionPlan) -> str:
-    items = [
-        w.noun(i, s) + (f" {w.place(i)}" if p else "") for i, s, p in zip(plan.objects, plan.sizes, plan.positions)
-    ]
+    items = w.items(plan)
     if plan.relation is not None:
-        rel = {"above": "chillin above", "below": "hangin under", "left": "just left of", "right": "just right of"}
+        rel = {
+            "above": "chillin above",
+            "below": "hangin under",
+            "left": "just left of",
+            "right": "just right of",
+        }
         body = f"{items[0]} {rel[plan.relation]} {items[1]}"
         if len(items) > 2:
             body += f" n {items[2]}"
@@ -585,7 +598,7 @@ def _passive_caption(w: _Writer, plan: CaptionPlan) -> str:
     else:
         clauses = [
             f"{w.noun(i, s)} {w.pick(*verbs)}" + (f" {w.place(i)}" if p else "")
-            for i, s, p in zip(plan.objects, plan.sizes, plan.positions)
+            for i, s, p in zip(plan.objects, plan.sizes, plan.positions, strict=True)
         ]
         body = _join(clauses, ", and ")
     if plan.count:
@@ -595,15 +608,22 @@ def _passive_caption(w: _Writer, plan: CaptionPlan) -> str:
 
 
 def _active_caption(w: _Writer, plan: CaptionPlan) -> str:
-    items = [
-        w.noun(i, s) + (f" {w.place(i)}" if p else "") for i, s, p in zip(plan.objects, plan.sizes, plan.positions)
-    ]
+    items = w.items(plan)
     if plan.relation is not None:
-        verb = {"above": "hovers above", "below": "sits beneath", "left": "stands left of", "right": "stands right of"}
+        verb = {
+            "above": "hovers above",
+            "below": "sits beneath",
+            "left": "stands left of",
+            "right": "stands right of",
+        }
         body = f"{items[0]} {verb[plan.relation]} {items[1]}"
         if len(items) > 2:
             body += f" while {items[2]} watches"
-        suffix = f", and the artist filled the background with a {w.background()} pattern" if plan.background else ""
+        suffix = (
+            f", and the artist filled the background with a {w.background()} pattern"
+            if plan.background
+            else ""
+        )
         return body + suffix
     agent = w.pick("someone drew ", "an artist painted ", "the illustrator placed ", "a child sketched ")
     if plan.count:
@@ -615,11 +635,13 @@ def _active_caption(w: _Writer, plan: CaptionPlan) -> str:
 def _bt_caption(w: _Writer, plan: CaptionPlan) -> str:
     """Back-translation artefacts: fronted places, dropped articles, rarer synonyms, odd prepositions."""
     items = []
-    for i, s, p in zip(plan.objects, plan.sizes, plan.positions):
+    for i, s, p in zip(plan.objects, plan.sizes, plan.positions, strict=True):
         noun = w.noun(i, s, article=w.rng.random() < 0.5)
         if noun.startswith(("a ", "an ")) and w.rng.random() < 0.3:
             noun = "one " + noun.split(" ", 1)[1]
-        items.append(f"{w.place(i)} {noun}" if p and w.rng.random() < 0.6 else (f"{noun} {w.place(i)}" if p else noun))
+        items.append(
+            f"{w.place(i)} {noun}" if p and w.rng.random() < 0.6 else (f"{noun} {w.place(i)}" if p else noun)
+        )
     if plan.relation is not None:
         rel = {"above": "above of", "below": "under of", "left": "left from", "right": "right from"}
         body = f"{items[0]} {rel[plan.relation]} {items[1]}"

@@ -25,10 +25,9 @@ float32 embeddings. On CPU everything runs in float32.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +46,11 @@ from transformers import (
     SiglipModel,
 )
 from transformers.image_processing_base import ImageProcessingMixin
+from transformers.utils import logging as hf_logging
 
 from qshift.encoders import resolve_device, resolve_precision
 from qshift.encoders.base import DualEncoder, ParamSpec
-from qshift.encoders.presets import preset_for
+from qshift.encoders.presets import method_defaults_for, preset_for
 
 #: OpenAI CLIP's image statistics (also BLIP's), as in the published processor configs
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -108,7 +108,9 @@ class ImagePreprocess:
                 resize = size
             else:
                 resize = size_pair(size, "size", source)
-        crop = size_pair(config["crop_size"], "crop_size", source) if config.get("do_center_crop") else None
+        crop = (
+            size_pair(config.get("crop_size"), "crop_size", source) if config.get("do_center_crop") else None
+        )
         return cls(
             resize=resize,
             crop=crop,
@@ -245,11 +247,29 @@ class TextOptions:
     keys: tuple[str, ...]
 
 
-class HFEncoder(DualEncoder):
+class WrappedModelEncoder(DualEncoder):
+    """A DualEncoder whose towers share one third-party model kept outside the module tree.
+
+    Only the towers are registered (no duplicated state-dict entries); ``_apply`` moves and
+    casts the whole wrapped model too, so parts the towers do not own (buffers, unused heads)
+    follow ``.to(device)``.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        object.__setattr__(self, "_model", model)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> WrappedModelEncoder:
+        self._model._apply(fn)
+        return super()._apply(fn, recurse)
+
+
+class HFEncoder(WrappedModelEncoder):
     """A Hugging Face dual encoder: two towers, the checkpoint's preprocessing, a preset."""
 
     def __init__(
         self,
+        model: PreTrainedModel,
         family: str,
         image_tower: Tower,
         text_tower: Tower,
@@ -259,7 +279,7 @@ class HFEncoder(DualEncoder):
         dim: int,
         name: str,
     ):
-        super().__init__()
+        super().__init__(model)
         self.family = family
         self.towers = nn.ModuleDict({"image": image_tower, "text": text_tower})
         self.preprocess = preprocess
@@ -292,6 +312,10 @@ class HFEncoder(DualEncoder):
         """The paper's trainable set for this family (see :mod:`qshift.encoders.presets`)."""
         return preset_for(self.family, direction)
 
+    def method_defaults(self, method: str, direction: str) -> dict[str, Any]:
+        """The paper's backbone-specific hyper-parameters (BLIP t2i: lr 3e-5)."""
+        return method_defaults_for(self.family, direction)
+
 
 # -- loading ------------------------------------------------------------------------------------
 FAMILIES = {"clip": CLIPModel, "siglip": SiglipModel, "blip": BlipForImageTextRetrieval}
@@ -322,7 +346,7 @@ def _load_config(source: str, offline: bool) -> PretrainedConfig:
     where = str(path) if path.is_dir() else source
     try:
         return AutoConfig.from_pretrained(where, local_files_only=offline)
-    except (OSError, ValueError, json.JSONDecodeError) as err:
+    except (OSError, ValueError) as err:
         hint = " (HF_HUB_OFFLINE=1: local files only)" if offline and not path.is_dir() else ""
         raise ValueError(f"hf:{source}: cannot load a model config{hint}: {_first_line(err)}") from err
 
@@ -344,14 +368,27 @@ def _family(config: PretrainedConfig, source: str) -> str:
     return model_type
 
 
+@contextlib.contextmanager
+def _weight_bar_off() -> Iterator[None]:
+    """Silence transformers' "Loading weights" bar for one load (Hub download bars are separate)."""
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _load_model(family: str, source: str, offline: bool) -> PreTrainedModel:
     """The float32 model; ValueError when weights of the towers are missing from the checkpoint."""
     path = Path(source).expanduser()
     where = str(path) if path.is_dir() else source
     try:
-        model, info = FAMILIES[family].from_pretrained(
-            where, local_files_only=offline, dtype=torch.float32, output_loading_info=True
-        )
+        with _weight_bar_off():
+            model, info = FAMILIES[family].from_pretrained(
+                where, local_files_only=offline, dtype=torch.float32, output_loading_info=True
+            )
     except (OSError, ValueError) as err:
         raise ValueError(f"hf:{source}: cannot load the model weights: {_first_line(err)}") from err
     used = {part for parts in TOWER_PARTS[family] for part in parts}
@@ -460,6 +497,7 @@ def load_hf_encoder(
         text_tower = GetterTower(model, text_parts, "get_text_features", amp_dtype)
     tokenizer = _load_tokenizer(source, config, offline)
     encoder = HFEncoder(
+        model=model,
         family=family,
         image_tower=image_tower,
         text_tower=text_tower,

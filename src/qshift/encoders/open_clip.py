@@ -5,8 +5,8 @@
 ``encode_image`` / ``encode_text``; the image tower registers ``visual``, the text tower every
 other submodule and parameter (token embedding, transformer, ``ln_final``, projection) except
 the logit scale/bias, so each tower's norm walk sees its own LayerNorms only. The full model is
-kept outside the module tree and moved with the encoder (``_apply``), so its buffers (the
-causal attention mask) follow ``.to(device)``.
+kept outside the module tree and moved with the encoder, so its buffers (the causal
+attention mask) follow ``.to(device)``.
 
 Preprocessing reads ``model.visual.preprocess_cfg`` (size, mean, std, interpolation,
 resize_mode ``shortest`` or ``squash``) and runs it with Pillow/numpy, not torchvision.
@@ -23,8 +23,15 @@ import torch
 from torch import nn
 
 from qshift.encoders import resolve_device, resolve_precision
-from qshift.encoders.base import DualEncoder, ParamSpec
-from qshift.encoders.hf import OPENAI_MEAN, OPENAI_STD, ImagePreprocess, Tower, channel_stats
+from qshift.encoders.base import ParamSpec
+from qshift.encoders.hf import (
+    OPENAI_MEAN,
+    OPENAI_STD,
+    ImagePreprocess,
+    Tower,
+    WrappedModelEncoder,
+    channel_stats,
+)
 from qshift.encoders.presets import preset_for
 
 #: open_clip interpolation names -> Pillow resampling codes
@@ -54,7 +61,7 @@ class OpenCLIPTower(Tower):
         return getattr(self._model, self.method)(inputs)
 
 
-class OpenCLIPEncoder(DualEncoder):
+class OpenCLIPEncoder(WrappedModelEncoder):
     """An open_clip CLIP with Pillow/numpy preprocessing and the paper's CLIP presets."""
 
     def __init__(
@@ -65,8 +72,7 @@ class OpenCLIPEncoder(DualEncoder):
         amp_dtype: torch.dtype | None,
         name: str,
     ):
-        super().__init__()
-        object.__setattr__(self, "_model", model)
+        super().__init__(model)
         text_parts = {n: m for n, m in model.named_children() if n != "visual"}
         text_params = {
             n: p for n, p in model.named_parameters(recurse=False) if n not in ("logit_scale", "logit_bias")
@@ -80,11 +86,6 @@ class OpenCLIPEncoder(DualEncoder):
         self.tokenizer = tokenizer
         self.preprocess = preprocess
         self.name = name
-
-    def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> OpenCLIPEncoder:
-        """Move/cast the whole open_clip model (buffers included) along with the towers."""
-        self._model._apply(fn)
-        return super()._apply(fn, recurse)
 
     def image_tower(self) -> nn.Module:
         return self.towers["image"]

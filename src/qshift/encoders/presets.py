@@ -17,12 +17,16 @@ exceptions. Which norms each backbone adapts, and where that comes from:
   cross-attention, so they would get no gradient and AdamW would leave them unchanged anyway.
 - **SigLIP**: not in the paper; qshift mirrors CLIP (every vision-tower LayerNorm, including the
   attention-pooling head's; every text LayerNorm except ``final_layer_norm``).
+
+Backbone hyper-parameter defaults (:func:`method_defaults_for`): the learning rate is 3e-4
+except 3e-5 for BLIP text-to-image (method.md §1; ``main.py`` of the TCR code).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
@@ -73,3 +77,12 @@ def preset_for(family: str, direction: str) -> Callable[[nn.Module], list[nn.Par
     if key not in PRESETS:
         raise ValueError(f"no parameter preset for backbone family {family!r}")
     return PRESETS[key]
+
+
+#: (family, direction) -> hyper-parameters that differ from the methods' defaults
+METHOD_DEFAULTS: dict[tuple[str, Direction], dict[str, Any]] = {("blip", "t2i"): {"lr": 3e-5}}
+
+
+def method_defaults_for(family: str, direction: str) -> dict[str, Any]:
+    """Backbone-specific hyper-parameters (e.g. BLIP t2i ``lr=3e-5``); {} when none differ."""
+    return dict(METHOD_DEFAULTS.get((family, check_direction(direction)), {}))

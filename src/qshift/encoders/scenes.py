@@ -59,7 +59,6 @@ class SceneTextTower(nn.Module):
             local_files_only=True,
             hidden_dropout_prob=0.0,
             attention_probs_dropout_prob=0.0,
-            add_pooling_layer=False,
         )
         self.proj = nn.Linear(self.model.config.hidden_size, out_dim)
 
@@ -80,7 +79,9 @@ def resize_images(images: Sequence[np.ndarray], size: int) -> np.ndarray:
     for i, img in enumerate(images):
         img = np.asarray(img)
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-            raise ValueError(f"image {i}: expected an H×W×3 uint8 array, got shape {img.shape} dtype {img.dtype}")
+            raise ValueError(
+                f"image {i}: expected an H×W×3 uint8 array, got shape {img.shape} dtype {img.dtype}"
+            )
         shrink = img.shape[0] >= size and img.shape[1] >= size
         out[i] = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return out
@@ -158,7 +159,13 @@ def load_scenes_encoder(weights: str | Path | None = None) -> SceneEncoder:
     if set(state) != set(expected):
         missing = sorted(set(expected) - set(state))
         extra = sorted(set(state) - set(expected))
-        raise ValueError(f"scenes weights {path} do not match the config: missing {missing[:3]}, unexpected {extra[:3]}")
-    encoder.vision.load_state_dict({k[len("vision.") :]: v for k, v in state.items() if k.startswith("vision.")})
-    encoder.text.proj.load_state_dict({k[len("text.proj.") :]: v for k, v in state.items() if k.startswith("text.proj.")})
+        raise ValueError(
+            f"scenes weights {path} do not match the config: missing {missing[:3]}, unexpected {extra[:3]}"
+        )
+    encoder.vision.load_state_dict(
+        {k[len("vision.") :]: v for k, v in state.items() if k.startswith("vision.")}
+    )
+    encoder.text.proj.load_state_dict(
+        {k[len("text.proj.") :]: v for k, v in state.items() if k.startswith("text.proj.")}
+    )
     return encoder.eval()
