@@ -11,9 +11,14 @@ from qshift.bench import run_bench
 from qshift.cli import main
 from qshift.results import ResultStore, markdown_table, pivot
 from qshift.shifts.spec import ShiftSpec
+
 from toys import ToyDualEncoder, toy_dataset
 
-CELLS = (("i2t", ShiftSpec("gaussian_noise", 5)), ("i2t", ShiftSpec("fog", 5)), ("t2i", ShiftSpec("char_swap", 5)))
+CELLS = (
+    ("i2t", ShiftSpec("gaussian_noise", 5)),
+    ("i2t", ShiftSpec("fog", 5)),
+    ("t2i", ShiftSpec("char_swap", 5)),
+)
 
 
 def test_bench_writes_tables_and_resumes_without_duplicates(tmp_path):

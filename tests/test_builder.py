@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +105,7 @@ def test_names_prefix_and_seeds() -> None:
 def test_parse_shifts_and_severities() -> None:
     assert parse_shifts(None, "image") == qshift.shifts.names("image")
     assert parse_shifts("fog, snow,fog", "image") == ["fog", "snow"]
+    assert parse_shifts("all", "image") == qshift.shifts.names("image")
     paper = parse_shifts("paper", "text")
     assert len(paper) == 15 and "keyboard" not in paper
     assert parse_shifts("all", "text") == qshift.shifts.names("text")
@@ -349,8 +353,11 @@ def test_errors_name_the_problem(dataset: tuple[Path, Path], tmp_path: Path) -> 
     with pytest.raises(ValueError, match="entry 0 has no field 'caption'"):
         build_texts(bad, tmp_path / "out", progress=False)
     _images(dataset, tmp_path / "seeded", shifts=["pixelate"], severities=[1], limit=1)
-    with pytest.raises(ValueError, match="built with seed 0"):
+    with pytest.raises(ValueError, match="built with seed=0; this run has seed=1"):
         _images(dataset, tmp_path / "seeded", shifts=["pixelate"], severities=[1], seed=1)
+    _texts(dataset, tmp_path / "seeded", shifts=["random_swap"], severities=[1], limit=1)
+    with pytest.raises(ValueError, match="min_cosine=None; this run has min_cosine=0.5"):
+        _texts(dataset, tmp_path / "seeded", shifts=["random_swap"], severities=[1], min_cosine=0.5)
 
 
 def test_cli_builds_both_kinds(
@@ -372,3 +379,39 @@ def test_cli_builds_both_kinds(
     args = parser.parse_args(["shift", "images", *common, "--severities", "9"])
     with pytest.raises(ValueError, match="--severities"):
         args.func(args)
+
+
+@pytest.mark.slow
+def test_killed_cli_run_resumes_to_the_same_output(tmp_path: Path) -> None:
+    """SIGKILL a real ``python -m qshift shift images`` run with 2 workers, then resume it."""
+    rng = np.random.default_rng(1)
+    entries = []
+    for index in range(12):
+        rel = f"d{index % 3}/img{index}.jpg"
+        (tmp_path / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)).save(tmp_path / "images" / rel)
+        entries.append({"image": rel, "caption": ["a dog on a table"]})
+    annotation = tmp_path / ANNOTATION
+    annotation.write_text(json.dumps(entries))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "qshift", "shift", "images", "--dataset",
+               f"karpathy:{annotation}:{tmp_path / 'images'}", "--out", str(out), "--severities", "3",
+               "--workers", "2"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(list(out.rglob("*.jpg"))) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    time.sleep(1.5)  # orphaned workers notice the dead parent and exit
+    after_kill = len(list(out.rglob("*.jpg")))
+    time.sleep(1.0)
+    assert 20 <= len(list(out.rglob("*.jpg"))) == after_kill < 12 * 16
+    assert Manifest.load(out).last_run["status"] == "running"
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = Manifest.load(out).last_run
+    assert run["status"] == "completed"
+    assert sum(c["written"] for c in run["counts"].values()) == 12 * 16 - after_kill
+    fresh = tmp_path / "fresh"
+    build_images(annotation, tmp_path / "images", fresh, severities=[3], progress=False)
+    assert _files(out) == _files(fresh)

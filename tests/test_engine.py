@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from toys import ToyDualEncoder, ToyEncoder, toy_batches, toy_dataset, toy_gallery
 
 import qshift
 import qshift.methods as methods
 from qshift.engine import reset_interval, run_stream
 from qshift.shifts import streams
 from qshift.shifts.spec import ShiftSpec, parse_shift
+
+from toys import ToyDualEncoder, ToyEncoder, toy_batches, toy_dataset, toy_gallery
 
 CONTRACT = {
     "model", "dataset", "direction", "shift", "method", "r1", "r5", "r10", "r_mean", "map",

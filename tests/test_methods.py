@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from toys import ToyEncoder, ToyImageEncoder, toy_batches, toy_gallery
 
 import qshift.methods as methods
+
+from toys import ToyEncoder, ToyImageEncoder, toy_batches, toy_gallery
 
 ALL = ["source", "tent", "eata", "sar", "read", "deyo", "shot", "tcr", "tcr-free"]
 

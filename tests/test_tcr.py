@@ -8,9 +8,10 @@ import math
 import pytest
 import torch
 from torch.nn import functional as F
-from toys import ToyEncoder, toy_batches, toy_gallery
 
 import qshift.methods as methods
+
+from toys import ToyEncoder, toy_batches, toy_gallery
 
 
 def reference_tcr(encoder, gallery, batches, steps=3, lr=3e-4, tau=0.02, ratio=0.3, queue_batches=10, t=0.1):

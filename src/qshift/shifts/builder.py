@@ -18,16 +18,16 @@ as in the public release. Both outputs load with the plain Karpathy spec, e.g.
 ``karpathy:<out>/annotation_ocr/5/coco_karpathy_test.json:<image_root>`` or
 ``karpathy:<annotation>:<out>/COCO_IP_fog_5``.
 
-Images keep their file extension. JPEG files are re-encoded at quality 95 (the public COCO-C
-generator's setting, MM_Robustness's ``cv2.imwrite`` default) but with 4:4:4 chroma, i.e. no chroma
-subsampling. The re-encoding is itself a small lossy shift on top of the corruption, and 4:2:0
-subsampling would make it a large one: it averages colour over 2×2 pixels and so removes most of
-the per-channel noise of the noise corruptions. Measured on a 384×512 synthetic image, the mean
-absolute error of the stored file to the intended corrupted pixels was, at 4:2:0, 46 for
-gaussian_noise@5 (whose own distance to the clean image is 62); at 4:4:4 it is about 3 for the
-noise corruptions and below 1 for the others, for files about half the size of PNG. PNG (and
-BMP, TIFF, lossless WebP) outputs are lossless. Images are decoded as RGB without EXIF rotation,
-the way the loaders read them, so grey or RGBA sources become RGB files.
+Images keep their file extension, so the annotation's relative paths stay valid for the copies.
+JPEG files are therefore re-encoded, at quality 95 (the public COCO-C generator's setting,
+MM_Robustness's ``cv2.imwrite`` default) but with 4:4:4 chroma, i.e. no chroma subsampling. The
+re-encoding is itself a small lossy shift on top of the corruption, and 4:2:0 subsampling would
+make it a large one: it averages colour over 2×2 pixels and so removes most of the per-channel
+noise of the noise corruptions. Measured on a 384×512 synthetic image, the mean absolute error of
+the stored file to the intended corrupted pixels was 46 at 4:2:0 for gaussian_noise@5 (whose own
+distance to the clean image is 62); at 4:4:4 it is about 3 for the noise corruptions and below 1
+for the others. PNG (and BMP, TIFF, lossless WebP) outputs are lossless. Images are decoded as RGB
+without EXIF rotation, the way the loaders read them, so grey or RGBA sources become RGB files.
 
 Every output depends only on (seed, shift, severity, item index) through
 :func:`item_seed`, never on worker count or order. Runs are resumable: finished files are skipped,
@@ -35,8 +35,9 @@ each file is written to a hidden temporary name in its own folder and moved into
 ``os.replace``, and stray temporaries of a killed run are deleted at the next start. Run one
 build per output folder at a time (a second concurrent run would delete the first one's
 temporaries). ``<out>/manifest.json`` records each run (versions, seed, source annotation and its
-sha256, shifts, severities, counts, timestamps) and each output folder; a folder built with another
-seed or from another annotation is refused rather than silently mixed.
+sha256, shifts, severities, counts, timestamps) and each output folder; adding to a folder built
+with another seed, from another annotation or (word level) with another semantic filter is refused
+rather than silently mixing two recipes.
 """
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ import hashlib
 import json
 import os
 import platform
+import threading
+import time
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
 from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -61,6 +63,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+import qshift
 from qshift import shifts as registry
 
 __all__ = [
@@ -90,7 +93,9 @@ MAX_CAPTIONS = 5
 JPEG_QUALITY = 95
 MANIFEST_NAME = "manifest.json"
 TMP_SUFFIX = ".qshift-tmp"
-TEXT_GROUPS = ("all", "paper", "char", "word", "sentence")
+TEXT_GROUPS = ("paper", "char", "word", "sentence")
+#: folder-record fields that must match for a run to add files to an existing folder
+RECIPE_KEYS = ("seed", "annotation_sha256", "min_cosine")
 
 #: output encoder (Pillow format, options) per source extension
 _IMAGE_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -139,7 +144,7 @@ def item_seed(seed: int, shift: str, severity: int, index: int) -> int:
 
 
 def parse_shifts(spec: str | Sequence[str] | None, kind: str) -> list[str]:
-    """Shift names from ``a,b,...`` (None: all of ``kind``); texts also take all/paper/char/word/sentence."""
+    """Shift names from ``a,b,...`` or ``all`` (None: all); texts also take paper, char, word, sentence."""
     valid = registry.names(kind)  # type: ignore[arg-type]
     if spec is None:
         return valid
@@ -149,7 +154,12 @@ def parse_shifts(spec: str | Sequence[str] | None, kind: str) -> list[str]:
         name = raw.strip()
         if not name:
             continue
-        expanded = _text_group(name) if kind == "text" and name in TEXT_GROUPS else [name]
+        if name == "all":
+            expanded = valid
+        elif kind == "text" and name in TEXT_GROUPS:
+            expanded = _text_group(name)
+        else:
+            expanded = [name]
         for shift in expanded:
             if shift not in valid:
                 raise ValueError(f"--shifts: unknown {kind} shift {shift!r}; valid: {', '.join(valid)}")
@@ -161,11 +171,9 @@ def parse_shifts(spec: str | Sequence[str] | None, kind: str) -> list[str]:
 
 
 def _text_group(group: str) -> list[str]:
-    """The text shifts named by a group: all, paper (the 15 of the paper's tables), or a level."""
+    """The text shifts named by a group: paper (the 15 of the paper's tables) or a level."""
     from qshift.shifts.text import PAPER_TEXT_SHIFTS, level
 
-    if group == "all":
-        return registry.names("text")
     if group == "paper":
         return list(PAPER_TEXT_SHIFTS)
     return [name for name in registry.names("text") if level(name) == group]
@@ -306,12 +314,8 @@ def _environment() -> dict[str, str]:
     import cv2
     import PIL
 
-    try:
-        qshift_version = version("qshift")
-    except PackageNotFoundError:
-        qshift_version = "unknown"
     return {
-        "qshift": qshift_version,
+        "qshift": qshift.__version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "opencv": cv2.__version__,
@@ -323,8 +327,8 @@ def _environment() -> dict[str, str]:
 class Manifest:
     """``<out>/manifest.json``: one record per output folder and one per run, merged across runs.
 
-    A folder record holds kind, shift, severity, seed, source sha256, how many items the last
-    run covered and how many files were written in total; a run record holds versions,
+    A folder record holds kind, shift, severity, seed, source sha256 (word level: ``min_cosine``),
+    how many items the last run covered and how many files were written in total; a run record holds versions,
     timestamps, seed, source annotation (path, sha256), shifts, severities, limit, workers,
     status (running/completed/interrupted/failed) and per-folder ``written``/``skipped`` counts.
     Counts are reported per finished chunk of work, so a killed run may have written a few more
@@ -360,15 +364,17 @@ class Manifest:
         """Atomically write the manifest."""
         _write_json(self.path, {"format": 1, "folders": self.folders, "runs": self.runs})
 
-    def check_compatible(self, folders: Iterable[str], seed: int, sha256: str) -> None:
-        """Refuse to extend a folder that was built with another seed or from another annotation."""
-        for name in folders:
-            record = self.folders.get(name)
-            if record and (record["seed"] != seed or record["annotation_sha256"] != sha256):
+    def check_compatible(self, folders: dict[str, dict[str, Any]]) -> None:
+        """Refuse to extend a folder built with another recipe (seed, source annotation, filter)."""
+        for name, info in folders.items():
+            record = self.folders.get(name, {})
+            differ = [key for key in RECIPE_KEYS if key in record and record[key] != info.get(key)]
+            if differ:
+                was = ", ".join(f"{key}={record[key]}" for key in differ)
+                now = ", ".join(f"{key}={info.get(key)}" for key in differ)
                 raise ValueError(
-                    f"{self.path.parent / name} was built with seed {record['seed']} from an annotation with "
-                    f"sha256 {record['annotation_sha256'][:12]}; this run uses seed {seed} and sha256 "
-                    f"{sha256[:12]}: use another --out or delete that folder"
+                    f"{self.path.parent / name} was built with {was}; this run has {now}: "
+                    "use another --out or delete that folder"
                 )
 
 
@@ -413,10 +419,10 @@ def _begin_run(
     """Check the output folder against its manifest, clear stray temporaries, record the run."""
     sha256 = _sha256(annotation)
     manifest = Manifest.load(out)
-    manifest.check_compatible(folders, settings["seed"], sha256)
-    removed = sum(_remove_temporaries(out / name) for name in folders if (out / name).is_dir())
     for info in folders.values():
         info.update(kind=kind, seed=settings["seed"], annotation_sha256=sha256)
+    manifest.check_compatible(folders)
+    removed = sum(_remove_temporaries(out / name) for name in folders if (out / name).is_dir())
     record = {
         "kind": kind,
         "status": "running",
@@ -443,18 +449,42 @@ def _run_status(err: BaseException | None) -> str:
 # ----------------------------------------------------------------------------- parallel map
 
 
+def _init_worker(parent: int, single_threaded_opencv: bool) -> None:
+    """Set up a pool process: exit when the parent dies; optionally one OpenCV thread.
+
+    A parent killed with SIGKILL cannot stop its pool, whose processes would otherwise live on
+    and keep writing; a daemon thread polls the parent id and ends the process when it changes.
+    Image workers use one OpenCV thread each, the parallelism coming from the processes.
+    """
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    if single_threaded_opencv:
+        import cv2
+
+        cv2.setNumThreads(1)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this process as soon as its parent is no longer ``parent``."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
 def _map_jobs(
     work: Callable[[Any], Any],
     jobs: Sequence[Any],
     workers: int,
-    initializer: Callable[[], None] | None = None,
+    single_threaded_opencv: bool = False,
 ) -> Generator[Any, None, None]:
     """Results of ``work(job)`` as they finish: in this process for one worker, else in a spawn pool."""
     if workers == 1 or len(jobs) <= 1:
         yield from (work(job) for job in jobs)
         return
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"), initializer=initializer
+        max_workers=min(workers, len(jobs)),
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(os.getpid(), single_threaded_opencv),
     )
     try:
         futures: list[Future[Any]] = [pool.submit(work, job) for job in jobs]
@@ -484,13 +514,6 @@ class _ImageJob:
     items: tuple[tuple[int, str], ...]
 
 
-def _init_image_worker() -> None:
-    """One OpenCV thread per worker process: the parallelism comes from the processes."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
 def _load_rgb(path: Path) -> np.ndarray:
     """An image file as H×W×3 uint8 RGB (no EXIF rotation, like the dataset loaders)."""
     try:
@@ -507,20 +530,19 @@ def _save_image(dest: Path, pixels: np.ndarray) -> None:
 
 
 def _corrupt_images(job: _ImageJob) -> list[tuple[str, bool]]:
-    """Write the missing outputs of a chunk; return (folder, written?) for every output."""
+    """Write the missing outputs of a chunk, decoding each source once; report (folder, written?)."""
     results: list[tuple[str, bool]] = []
-    out = Path(job.out)
     for index, rel in job.items:
-        targets = [(image_folder(job.prefix, s, v), s, v) for s, v in job.pairs]
-        pending = [t for t in targets if not (out / t[0] / rel).is_file()]
-        pixels = _load_rgb(Path(job.root) / rel) if pending else None
-        for folder, shift, severity in targets:
-            written = (folder, shift, severity) in pending
+        pixels: np.ndarray | None = None
+        for shift, severity in job.pairs:
+            folder = image_folder(job.prefix, shift, severity)
+            dest = Path(job.out) / folder / rel
+            written = not dest.is_file()
             if written:
-                corrupted = registry.apply(
-                    shift, pixels, severity, item_seed(job.seed, shift, severity, index)
+                pixels = _load_rgb(Path(job.root) / rel) if pixels is None else pixels
+                _save_image(
+                    dest, registry.apply(shift, pixels, severity, item_seed(job.seed, shift, severity, index))
                 )
-                _save_image(out / folder / rel, corrupted)
             results.append((folder, written))
     return results
 
@@ -537,7 +559,11 @@ def build_images(
     *,
     progress: bool = True,
 ) -> Manifest:
-    """Write corrupted copies of the annotation's images (first ``limit`` entries) under ``out``."""
+    """Write corrupted copies of the annotation's images (first ``limit`` entries) under ``out``.
+
+    With ``workers > 1`` the work runs in "spawn" processes, so a script calling this must
+    guard its entry point with ``if __name__ == "__main__":`` (as for any spawn pool).
+    """
     annotation, image_root, out = Path(annotation), Path(image_root), Path(out)
     shift_names = parse_shifts(shifts, "image")
     levels = parse_severities(severities, "image")
@@ -565,7 +591,7 @@ def build_images(
         for i in range(0, len(items), size)
     ]
     bar = tqdm(total=len(items) * len(pairs), unit="file", disable=not progress, desc="qshift shift images")
-    return _execute(run, _corrupt_images, jobs, workers, bar, _image_outputs, _init_image_worker)
+    return _execute(run, _corrupt_images, jobs, workers, bar, _image_outputs, single_threaded_opencv=True)
 
 
 def _execute(
@@ -575,14 +601,14 @@ def _execute(
     workers: int,
     bar: tqdm,
     collect: Callable[[Any], tuple[list[tuple[str, bool]], int]],
-    initializer: Callable[[], None] | None = None,
+    single_threaded_opencv: bool = False,
 ) -> Manifest:
     """Run ``work`` on the jobs, ``collect`` each result here, and close the run record however it ends.
 
     ``collect`` turns a result into (folder, written?) outputs and the progress it represents.
     """
     error: BaseException | None = None
-    results = _map_jobs(work, jobs, workers, initializer)
+    results = _map_jobs(work, jobs, workers, single_threaded_opencv)
     try:
         for result in results:
             outputs, done = collect(result)
@@ -718,6 +744,8 @@ def build_texts(
     (re-sample until the bundled MiniLM's cosine to the original reaches it); ``options`` go to
     every perturbation call (e.g. ``model_dir`` for a sentence-level shift).
     """
+    from qshift.shifts.text import level
+
     annotation, out = Path(annotation), Path(out)
     shift_names = parse_shifts(shifts, "text")
     levels = parse_severities(severities, "text")
@@ -728,6 +756,9 @@ def build_texts(
     _check_sentence_models(shift_names, options or {})
     targets = _text_targets(shift_names, levels)
     folders = {text_folder(s, v): {"shift": s, "severity": v, "items": len(entries)} for s, v in targets}
+    for info in folders.values():
+        if level(info["shift"]) == "word":  # the semantic filter changes word-level outputs only
+            info["min_cosine"] = min_cosine
     settings = {
         "seed": seed,
         "shifts": shift_names,
@@ -847,7 +878,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_common_options(parser: argparse.ArgumentParser, kind: str) -> None:
     """Options shared by ``shift images`` and ``shift texts``."""
     levels = IMAGE_SEVERITIES if kind == "image" else TEXT_LEVELS
-    groups = "" if kind == "image" else "; or the groups all, paper, char, word, sentence"
+    groups = "" if kind == "image" else ", or the groups paper, char, word, sentence"
     parser.add_argument(
         "--dataset", required=True, help="karpathy:<json>:<image_root>, coco:<root> or flickr:<root>"
     )
@@ -855,7 +886,7 @@ def _add_common_options(parser: argparse.ArgumentParser, kind: str) -> None:
         "--out", required=True, type=Path, help="output folder (resumable; holds manifest.json)"
     )
     parser.add_argument(
-        "--shifts", default=None, help=f"comma-separated {kind} shifts (default: all 16{groups})"
+        "--shifts", default=None, help=f"comma-separated {kind} shifts{groups}, or all (the default: all 16)"
     )
     parser.add_argument(
         "--severities",
