@@ -5,8 +5,8 @@ product that finds each query's nearest gallery item). TCR adds its refinement, 
 three losses on top; the ratio TCR / unavoidable is measured side by side in one process on
 the same encoder, repeated, and the median reported.
 
-Also: a 5,000-query × 25,000-item evaluation through the engine in a child process, whose
-peak memory shows that no dense score matrix (500 MB in float32) is ever held.
+Also: 1k/5k/10k-query × 25,000-item evaluations through the engine, each in a child
+process, whose flat peak memory shows that no dense score matrix is ever held.
 
     python benchmarks/throughput.py [--batches 10] [--repeats 5] [--out FILE]
 """
@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -86,35 +88,70 @@ def time_method(name: str, tower: Tower, gallery: torch.Tensor, xs: list[torch.T
     return seconds
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def rss_mb() -> float:
+    """Current resident set size of this process (Linux /proc)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def in_child(code: str) -> str:
+class PeakSampler:
+    """Samples the current RSS every few milliseconds; ``growth`` = peak minus the start."""
+
+    def __init__(self, interval: float = 0.002):
+        self.interval = interval
+        self.start = self.peak = rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_mb())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb())
+
+    @property
+    def growth(self) -> float:
+        return self.peak - self.start
+
+
+#: glibc's dynamic mmap threshold keeps freed multi-MB blocks on the heap, so RSS can grow far
+#: past the live working set; a fixed threshold makes RSS track what is really allocated
+FIXED_MMAP = {"MALLOC_MMAP_THRESHOLD_": "1048576"}
+
+
+def in_child(code: str, env: dict[str, str] | None = None) -> str:
     """Run ``code`` with this module imported as ``t`` in a fresh process; its stdout."""
     prelude = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import throughput as t; "
-    return subprocess.run(
-        [sys.executable, "-c", prelude + code], check=True, capture_output=True, text=True
-    ).stdout
+    command = [sys.executable, "-c", prelude + code]
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout
 
 
 def child_method_memory(name: str, batches: int) -> float:
     """Peak RSS growth (MB) of a fresh process while it adapts ``name`` on ``batches`` batches."""
     code = (
-        f"g, xs = t.make_inputs({batches}); tower = t.Tower(); base = t.peak_rss_mb(); "
-        f"t.time_method({name!r}, tower, g, xs); print(t.peak_rss_mb() - base)"
+        f"g, xs = t.make_inputs({batches}); tower = t.Tower(); s = t.PeakSampler(); "
+        f"s.__enter__(); t.time_method({name!r}, tower, g, xs); s.__exit__(); print(s.growth)"
     )
-    return float(in_child(code))
+    return float(in_child(code, FIXED_MMAP))
 
 
-def engine_memory() -> tuple[float, float, float, dict[str, float]]:
-    """A 5,000 × 25,000 evaluation: (peak RSS growth, process peak RSS, dense matrix size) in MB, metrics."""
+def engine_memory(queries: int = 5_000) -> tuple[float, float, float, dict[str, float]]:
+    """A ``queries`` × 25,000 evaluation: (peak RSS growth, process peak RSS, dense matrix) in MB, metrics."""
     from qshift.engine import run_stream
     from qshift.methods import build
     from qshift.shifts import streams
 
     gen = torch.Generator().manual_seed(0)
-    queries, gallery_size, d = 5_000, 25_000, 64
+    gallery_size, d = 25_000, 64
     gallery = nn.functional.normalize(torch.randn(gallery_size, d, generator=gen), dim=1)
     truth = torch.randint(0, gallery_size, (queries,), generator=gen)
     inputs = gallery[truth] + 3.0 * torch.randn(queries, d, generator=gen) / d**0.5
@@ -124,9 +161,9 @@ def engine_memory() -> tuple[float, float, float, dict[str, float]]:
         encoder[0].bias.zero_()
     plan = streams.single(queries, "none", 64, 0)
     batches = ((b, inputs[torch.as_tensor(b.indices)], truth.numpy()[b.indices]) for b in plan)
-    base = peak_rss_mb()
-    result = run_stream(build("tcr", encoder, gallery), batches, np.arange(gallery_size))
-    return peak_rss_mb() - base, peak_rss_mb(), queries * gallery_size * 4 / 2**20, result.metrics
+    with PeakSampler() as sampler:
+        result = run_stream(build("tcr", encoder, gallery), batches, np.arange(gallery_size))
+    return sampler.growth, sampler.peak, queries * gallery_size * 4 / 2**20, result.metrics
 
 
 def main() -> None:
@@ -165,13 +202,19 @@ def main() -> None:
         ms = 1000 * statistics.median(per_method[name]) / args.batches
         mem = "–" if args.skip_memory else f"{child_method_memory(name, args.batches):.0f}"
         lines.append(f"| {name} | {ms:.1f} | {B / ms * 1000:.0f} | {mem} |")
-    grown, peak, dense, metrics = json.loads(in_child("import json; print(json.dumps(t.engine_memory()))"))
     lines += [
         "",
-        f"Engine, TCR, 5,000 queries × 25,000 gallery (d = 64): peak RSS grew by {grown:.0f} MB during the "
-        f"stream (process peak {peak:.0f} MB, torch included); a dense score matrix alone would be "
-        f"{dense:.0f} MB (R@1 {metrics['r1']:.1f}).",
+        "Engine, TCR, Q queries × 25,000 gallery items (d = 64), fresh process each, "
+        "MALLOC_MMAP_THRESHOLD_=1048576 (see the note in docs/performance.md):",
+        "",
+        "| queries Q | peak RSS growth during the stream (MB) | a dense Q × N float32 matrix (MB) |",
+        "|---|---|---|",
     ]
+    for queries in (1_000, 5_000, 10_000):
+        grown, _, dense, _ = json.loads(
+            in_child(f"import json; print(json.dumps(t.engine_memory({queries})))", FIXED_MMAP)
+        )
+        lines.append(f"| {queries:,} | {grown:.0f} | {dense:.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -104,7 +104,7 @@ def test_tcr_uniformity_only_when_queue_empty():
     assert float(loss) == pytest.approx(want, rel=1e-6)
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", methods.names())
 def test_long_adversarial_stream_finite_and_reset_exact(name):
     encoder = ToyEncoder()
     source = {k: v.clone() for k, v in encoder.state_dict().items()}
@@ -132,7 +132,7 @@ def test_image_batches(name):
         assert torch.isfinite(adapter(torch.rand(size, 3, 8, 8, generator=g))).all()
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", methods.names())
 def test_checkpoint_resume_matches_uninterrupted(name):
     batches = toy_batches([32] * 8)
     straight = methods.build(name, ToyEncoder(), toy_gallery(40), lr=1e-2)
@@ -222,3 +222,30 @@ def test_unknown_method_and_hparam():
 
 def test_names_contract():
     assert methods.names()[:9] == ALL
+
+
+def test_tcr_gd_measures_angles_and_projects_conflicts():
+    batches = toy_batches([32] * 12, outliers=False)
+    measured = methods.build("tcr-gd", ToyEncoder(), toy_gallery(40), lr=5e-2, projection="none")
+    plain = methods.build("tcr", ToyEncoder(), toy_gallery(40), lr=5e-2)
+    for x in batches:  # projection="none" only measures: identical to plain TCR
+        torch.testing.assert_close(measured(x), plain(x), atol=1e-5, rtol=0)
+    stats = measured.angle_stats()
+    assert stats["steps_measured"] > 0 and 0 <= stats["mean_angle"] <= 180
+    projected = methods.build("tcr-gd", ToyEncoder(), toy_gallery(40), lr=5e-2, projection="global")
+    for x in batches:
+        projected(x)
+    assert any(a > 90 for a in projected.angles)  # conflicts happen on this stream…
+    # …and removing them changes the trajectory
+    assert any(
+        not torch.allclose(a, b, atol=1e-4) for a, b in zip(projected.params, plain.params, strict=True)
+    )
+
+
+def test_projection_removes_only_conflicting_component():
+    from qshift.methods.tcr_gd import _project
+
+    g_k = torch.tensor([1.0, 0.0])
+    assert torch.equal(_project(torch.tensor([1.0, 1.0]), g_k), torch.tensor([1.0, 1.0]))
+    out = _project(torch.tensor([-2.0, 1.0]), g_k)
+    assert torch.allclose(out, torch.tensor([0.0, 1.0]))

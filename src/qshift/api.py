@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from qshift import distributed
 from qshift.data.base import RetrievalDataset
 from qshift.data.queries import QueryBatches, query_modality
 from qshift.encoders.base import Direction, DualEncoder, check_direction
 from qshift.engine import ResetPolicy, StreamResult, run_stream
-from qshift.gallery import Backend, Gallery
+from qshift.gallery import MIN_RECORD_K, Backend, Gallery, Record
 from qshift.methods import build, hparam_names
 from qshift.shifts import streams
 from qshift.shifts.spec import parse_shift
@@ -82,10 +83,26 @@ def resolve(
 def embed_gallery(
     encoder: DualEncoder, dataset: RetrievalDataset, direction: Direction, workers: int = 4
 ) -> torch.Tensor:
-    """Clean gallery embeddings: captions for i2t, images for t2i (normalised, on CPU)."""
-    if query_modality(direction) == "image":
-        return encoder.embed("text", dataset.texts, workers=workers)
-    return encoder.embed("image", dataset.images, workers=workers)
+    """Clean gallery embeddings: captions for i2t, images for t2i (normalised, on CPU).
+
+    Under torchrun each rank embeds a contiguous share and every rank gets all of them.
+    """
+    modality, items = (
+        ("text", dataset.texts) if query_modality(direction) == "image" else ("image", dataset.images)
+    )
+    share = distributed.local_share(items)
+    local = encoder.embed(modality, share, workers=workers)
+    return distributed.gather_rows(local, distributed.world().sizes(len(items)))
+
+
+def compile_forward(module: torch.nn.Module) -> None:
+    """Route ``module``'s forward through ``torch.compile``, once.
+
+    ``Module.compile()`` would leave built-in containers (``nn.Sequential``) uncompiled, since
+    Dynamo skips torch's own module code; compiling the bound ``forward`` covers every module.
+    """
+    if not hasattr(module.forward, "_torchdynamo_orig_callable"):
+        module.forward = torch.compile(module.forward)
 
 
 def default_hparams(
@@ -117,6 +134,10 @@ def evaluate(
     gallery: torch.Tensor | None = None,
     batches: Sequence[tuple[PlannedBatch, Any, np.ndarray]] | None = None,
     gallery_backend: Backend = "exact",
+    gallery_dtype: torch.dtype = torch.float32,
+    record: Record = "auto",
+    record_k: int = MIN_RECORD_K,
+    compile: bool = False,
     geometry: bool = True,
     workers: int = 2,
     shift_options: dict[str, Any] | None = None,
@@ -129,6 +150,13 @@ def evaluate(
     :func:`embed_gallery`) and ``batches`` the prepared query batches of that stream (as
     :meth:`QueryBatches.iterate` yields them), to share both across methods. The encoder's
     weights are back at the source state when this returns.
+
+    ``gallery_dtype`` stores the gallery on the encoder's device in that precision (float16
+    halves it on a GPU; scores stay float32). ``record``/``record_k`` choose dense (B, N) or
+    top-k recording (:class:`~qshift.gallery.Gallery`; "auto" switches to top-k above
+    200,000 items, where mAP is mAP@k). ``compile`` runs the query tower through
+    ``torch.compile``. Under torchrun (:mod:`qshift.distributed`) the work is shared by all
+    ranks and every rank returns rank 0's result.
     """
     direction = check_direction(direction)
     encoder, dataset = resolve(encoder, dataset)
@@ -138,17 +166,23 @@ def evaluate(
     plan = stream or streams.single(queries.num_queries, parse_shift(shift), batch_size, seed)
     gallery_emb = embed_gallery(encoder, dataset, direction, workers) if gallery is None else gallery
     settings = {**default_hparams(encoder, dataset, method, direction), **(hparams or {})}
-    adapter = build(
-        method,
-        encoder.query_tower(direction),
-        Gallery(gallery_emb, backend=gallery_backend, device=encoder.device),
-        **settings,
+    tower = encoder.query_tower(direction)
+    if compile:
+        compile_forward(tower)
+    gallery_bank = Gallery(
+        gallery_emb,
+        backend=gallery_backend,
+        device=encoder.device,
+        dtype=gallery_dtype,
+        record=record,
+        record_k=record_k,
     )
+    adapter = build(method, tower, gallery_bank, **settings)
     gallery_groups = dataset.text_groups if direction == "i2t" else dataset.image_groups
     try:
         result = run_stream(
             adapter,
-            batches if batches is not None else queries.iterate(plan),
+            batches if batches is not None else distributed.prepared_batches(queries, plan),
             gallery_groups,
             reset=reset,
             geometry_before=geometry and method != "source",

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from qshift.cli import UsageError, parse_hparams
 from qshift.data.base import RetrievalDataset
+from qshift.distributed import is_main
 from qshift.encoders.base import DualEncoder
 from qshift.shifts.spec import ShiftSpec, parse_shift
 
@@ -138,9 +139,10 @@ def run_bench(
             )
             row = result.to_json()
             row.update(model=model, dataset=dataset, seed=seed, hparams=hp_key, batch_size=batch_size)
-            store.append(row)
+            if is_main():  # under torchrun only rank 0 writes
+                store.append(row)
     rows = store.rows
-    if rows:
+    if rows and is_main():
         write_tables(rows, out)
         if plots:
             plot_bars(rows, out / "bars.png")
@@ -248,6 +250,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     from qshift.results import markdown_table
 
+    if not is_main():
+        return 0
     print(markdown_table(rows))
     print(
         f"results: {args.out / 'results.jsonl'}\ntables:  {args.out / 'table.md'}, {args.out / 'table.csv'}"

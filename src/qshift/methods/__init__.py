@@ -28,6 +28,7 @@ _REGISTRY: dict[str, str] = {
     "shot": "qshift.methods.shot:Shot",
     "tcr": "qshift.methods.tcr:TCR",
     "tcr-free": "qshift.methods.tcr_free:TCRFree",
+    "tcr-gd": "qshift.methods.tcr_gd:TCRGradientDecoupling",
 }
 
 

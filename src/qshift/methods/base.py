@@ -5,11 +5,23 @@ It owns what all methods share (method.md §1): which parameters adapt, the Adam
 of the *last* step's forward, before that step's update), ``reset()`` to the exact source
 state and a ``state_dict()`` of the whole adaptation state. A method only writes
 :meth:`Adapter.objective` (and, if it keeps state across batches, the two state hooks).
+
+Under torchrun (:mod:`qshift.distributed`) the adapter takes the *global* batch on every rank,
+runs the encoder on this rank's contiguous share, all-gathers the embeddings with gradient
+and sums parameter gradients over ranks before each optimizer step; methods see the global
+batch and need no changes.
+
+When the gallery records top-k (:attr:`Gallery.records_topk`, large galleries), an adapter
+returns each query's top-k (scores, indices) instead of (B, N) scores; methods whose
+objective reads only each query's nearest gallery item (:attr:`Adapter.nearest_only`) then see the
+union of the batch's top-k candidates instead of the whole gallery, which changes nothing
+in their arithmetic and keeps memory at O(B·k).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
@@ -17,10 +29,13 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from qshift.gallery import Gallery
+from qshift import distributed
+from qshift.gallery import Gallery, TopK
 from qshift.methods.params import ParamSpec, select_parameters
 
 Objective = tuple[torch.Tensor | None, torch.Tensor]
+#: what an adapter records per batch: dense (B, N) scores, or top-k for large galleries
+Scores = torch.Tensor | TopK
 
 
 def batch_size_of(batch: Any) -> int:
@@ -48,16 +63,29 @@ def batch_size_of(batch: Any) -> int:
     return size
 
 
+def batch_length(batch: Any) -> int:
+    """Number of rows of a batch that :func:`batch_size_of` accepted (no validation)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0]
+    if isinstance(batch, Mapping):
+        return next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor))
+    return len(batch)
+
+
 class Adapter:
     """Online test-time adaptation of a query encoder against a fixed gallery.
 
-    ``adapter(batch)`` adapts on one batch and returns its recorded (B, N) scores.
+    ``adapter(batch)`` adapts on one batch and returns its recorded (B, N) scores (top-k
+    (scores, indices) when the gallery records top-k).
     """
 
     #: registry name, set by each method
     name: ClassVar[str] = ""
     #: False for methods that never update weights (no optimizer, no params needed)
     trains: ClassVar[bool] = True
+    #: True when the objective uses only each query's nearest gallery item (method.md §2), so
+    #: a gallery cut down to the batch's top-k candidates gives the same losses
+    nearest_only: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -99,9 +127,21 @@ class Adapter:
         self._source = [p.detach().clone() for p in self.params]
         self.optimizer = self._new_optimizer()
         self.batches_seen = 0
-        #: the normalised query embeddings behind the last recorded scores (B, d)
-        self.last_embeddings: torch.Tensor | None = None
+        self.last_embeddings = None
+        #: this process's share of the work under torchrun (a single process otherwise)
+        self.world = distributed.world()
+        distributed.check_same_weights(encoder)
         encoder.eval()
+
+    @property
+    def last_embeddings(self) -> torch.Tensor | None:
+        """The normalised query embeddings behind the last recorded scores (B, d)."""
+        return self._last_embeddings
+
+    @last_embeddings.setter
+    def last_embeddings(self, value: torch.Tensor | None) -> None:
+        self._last_embeddings = value
+        self._last_topk: TopK | None = None  # searched lazily for whatever is assigned
 
     # -- what a method implements ----------------------------------------------------------
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
@@ -119,37 +159,72 @@ class Adapter:
         """Restore what :meth:`extra_state` returned."""
 
     # -- the shared machinery --------------------------------------------------------------
-    def __call__(self, batch: Any) -> torch.Tensor:
-        """Adapt on ``batch`` and return its recorded (B, N) scores (detached)."""
+    def __call__(self, batch: Any) -> Scores:
+        """Adapt on ``batch`` and return its recorded (B, N) scores (detached), or top-k."""
         self.current_batch_size = batch_size_of(batch)
         self.encoder.eval()
         scores = self.adapt(batch)
         self.batches_seen += 1
+        if self.gallery.records_topk:
+            return self.recorded_topk()
         return scores
 
     def adapt(self, batch: Any) -> torch.Tensor:
         """``steps`` × (forward, loss, update); the last forward's scores are recorded."""
         scores = torch.empty(0)
+        topk, narrow = self.gallery.records_topk, self.nearest_only
         for step in range(self.steps):
             with torch.set_grad_enabled(self.trains):
                 z = self.embed(batch)
-                loss, scores = self.objective(z, batch, step)
-            self.update(loss)
+            # top-k mode: search every step for a narrowed method, else only what is recorded
+            found = self.search(z) if topk and (narrow or step == self.steps - 1) else None
+            with self._candidates(found if narrow else None):
+                with torch.set_grad_enabled(self.trains):
+                    loss, scores = self.objective(z, batch, step)
+                self.update(loss)
             self.last_embeddings = z.detach()
+            self._last_topk = found
         return scores
 
+    @contextmanager
+    def _candidates(self, found: TopK | None) -> Iterator[None]:
+        """Show a :attr:`nearest_only` method the batch's top-k candidates as its gallery."""
+        full = self.gallery
+        if found is None:
+            yield
+            return
+        indices = torch.unique(found.indices)
+        self.gallery = full.subset(indices[indices >= 0])
+        try:
+            yield
+        finally:
+            self.gallery = full
+
     def embed(self, batch: Any) -> torch.Tensor:
-        """Normalised (B, d) query embeddings from the encoder, checked against the gallery."""
-        out = self.encoder(batch)
-        if not isinstance(out, torch.Tensor) or out.dim() != 2:
-            raise ValueError("encoder must return a (B, d) tensor of embeddings")
-        if out.shape[1] != self.gallery.dim:
-            raise ValueError(
-                f"gallery width {self.gallery.dim} differs from the encoder output width {out.shape[1]}"
+        """Normalised (B, d) query embeddings from the encoder, checked against the gallery.
+
+        Under torchrun the encoder runs on this rank's share of the batch only and the shares
+        are all-gathered with gradient, so every rank holds the same (B, d) embeddings.
+        """
+        total = batch_length(batch)
+        start, stop = self.world.shard(total)
+        if stop > start:
+            out = self.encoder(distributed.slice_batch(batch, start, stop) if self.world.active else batch)
+            if not isinstance(out, torch.Tensor) or out.dim() != 2:
+                raise ValueError("encoder must return a (B, d) tensor of embeddings")
+            if out.shape[1] != self.gallery.dim:
+                raise ValueError(
+                    f"gallery width {self.gallery.dim} differs from the encoder output width {out.shape[1]}"
+                )
+            local = F.normalize(out.float(), dim=-1)
+        else:  # a tiny batch left this rank without queries: it still joins the gather
+            local = torch.zeros(
+                0, self.gallery.dim, device=self.gallery.device, requires_grad=torch.is_grad_enabled()
             )
-        if not torch.isfinite(out).all():
+        z = distributed.gather_rows_with_grad(local, self.world.sizes(total))
+        if not torch.isfinite(z).all():
             raise ValueError("encoder produced NaN or inf embeddings for this batch")
-        return F.normalize(out.float(), dim=-1)
+        return z
 
     def update(self, loss: torch.Tensor | None) -> None:
         """One AdamW step on ``loss``; skipped when the method selected nothing (``None``)."""
@@ -157,28 +232,65 @@ class Adapter:
             return
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.all_reduce_grads(self.params)
         self.optimizer.step()
+
+    @torch.no_grad()
+    def search(self, z: torch.Tensor) -> TopK:
+        """Each query's top-``record_k`` in the gallery; ranks search their own share of ``z``."""
+        z = z.detach()
+        total = len(z)
+        start, stop = self.world.shard(total)
+        k = min(self.gallery.record_k, self.gallery.size)
+        if stop > start:
+            found = self.gallery.topk(z[start:stop], k)
+        else:
+            found = TopK(z.new_zeros(0, k), torch.zeros(0, k, dtype=torch.long, device=z.device))
+        sizes = self.world.sizes(total)
+        return TopK(
+            distributed.gather_rows(found.values, sizes), distributed.gather_rows(found.indices, sizes)
+        )
+
+    def recorded_topk(self) -> TopK:
+        """Top-k of :attr:`last_embeddings` (reusing the last step's search when it matches)."""
+        if self._last_topk is None:
+            if self.last_embeddings is None:
+                raise ValueError("no batch has been adapted yet")
+            self._last_topk = self.search(self.last_embeddings)
+        return self._last_topk
+
+    def record(self, z: torch.Tensor) -> Scores:
+        """What the gallery's record mode keeps of embeddings ``z``: dense scores or top-k."""
+        return self.search(z) if self.gallery.records_topk else self.gallery.scores(z.detach())
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """Baseline logits over the whole gallery, ``z Gᵀ / T`` (method.md §3)."""
         return self.gallery.scores(z) / self.temperature
 
     @torch.no_grad()
-    def score(self, batch: Any) -> torch.Tensor:
-        """(B, N) scores of the current weights, without adapting (for probe batches)."""
+    def score(self, batch: Any) -> Scores:
+        """Recorded scores of the current weights, without adapting (for probe batches)."""
         batch_size_of(batch)
         self.encoder.eval()
-        return self.gallery.scores(self.embed(batch))
+        return self.record(self.embed(batch))
 
     @torch.no_grad()
     def source_embed(self, batch: Any) -> torch.Tensor:
         """Embeddings of ``batch`` under the source weights, without touching the adapted ones."""
         was_training = self.encoder.training
         self.encoder.eval()
-        overrides = dict(zip(self._param_names, self._source, strict=True))
-        out = functional_call(self.encoder, overrides, (batch,), strict=False)
+        total = batch_length(batch)
+        start, stop = self.world.shard(total)
+        if stop > start:
+            overrides = dict(zip(self._param_names, self._source, strict=True))
+            share = distributed.slice_batch(batch, start, stop) if self.world.active else batch
+            local = F.normalize(
+                functional_call(self.encoder, overrides, (share,), strict=False).float(), dim=-1
+            )
+        else:
+            local = torch.zeros(0, self.gallery.dim, device=self.gallery.device)
         self.encoder.train(was_training)
-        return F.normalize(out.float(), dim=-1)
+        return distributed.gather_rows(local, self.world.sizes(total))
 
     def _new_optimizer(self) -> torch.optim.Optimizer | None:
         if not self.params:

@@ -14,6 +14,7 @@ class Source(Adapter):
 
     name = "source"
     trains = False
+    nearest_only = True
 
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
         return None, self.gallery.scores(z).detach()

@@ -49,6 +49,7 @@ class TCR(Adapter):
     """Query-prediction refinement with noise-robust entropy, uniformity and modality gap."""
 
     name = "tcr"
+    nearest_only = True
 
     def __init__(
         self,
