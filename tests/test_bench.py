@@ -67,3 +67,54 @@ def test_cli_user_errors_exit_2(capsys, tmp_path):
     assert "unknown suite" in capsys.readouterr().err
     assert main(["bench", "--out", str(tmp_path), "--shifts", "fog@5"]) == 2
     assert "--direction" in capsys.readouterr().err
+
+
+def test_reproduce_on_tiny_fixtures(tmp_path, tiny_clip_dir, tiny_karpathy, capsys):
+    out = tmp_path / "repro"
+    code = main(
+        ["reproduce", "--model", f"hf:{tiny_clip_dir}", "--dataset", tiny_karpathy.spec,
+         "--methods", "source,tcr", "--limit-shifts", "1", "--out", str(out), "--workers", "1"]
+    )  # fmt: skip
+    assert code == 0
+    table = (out / "comparison.md").read_text()
+    assert "### COCO-C i2t, average R@1" in table and "### COCO-C t2i, average R@1" in table
+    assert "| tcr |" in table and "| 59.1 |" in table and "| best baseline |" not in table.split("t2i")[0]
+    assert main(["reproduce", "--model", "x", "--dataset", "y", "--directions", "up", "--out", str(out)]) == 2
+    assert "--directions" in capsys.readouterr().err
+
+
+def test_reproduce_script_checks_arguments(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "reproduce_coco_c.sh"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert done.returncode == 2 and "usage" in done.stderr
+    done = subprocess.run(
+        ["bash", str(script), str(tmp_path / "nope"), str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "checkpoint directory not found" in done.stderr
+
+
+def test_run_cli_json_contract_with_tiny_clip_both_directions(tmp_path, tiny_clip_dir, tiny_karpathy, capsys):
+    for direction, shift in (("i2t", "gaussian_noise@3"), ("t2i", "ocr@5")):
+        code = main(
+            ["run", "--model", f"hf:{tiny_clip_dir}", "--dataset", tiny_karpathy.spec,
+             "--direction", direction, "--shift", shift, "--method", "tcr", "--json",
+             "--out", str(tmp_path / direction)]
+        )  # fmt: skip
+        assert code == 0
+        line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert line["direction"] == direction and line["shift"] == shift and line["method"] == "tcr"
+        assert {"r1", "r5", "r10", "r_mean", "map", "gap_before", "gap_after", "queries", "seconds"} <= set(
+            line
+        )
+        assert json.loads((tmp_path / direction / "result.json").read_text()) == line
+
+
+def test_missing_annotation_exits_2_naming_it(tmp_path, tiny_clip_dir, capsys):
+    missing = tmp_path / "nope.json"
+    code = main(["run", "--model", f"hf:{tiny_clip_dir}", "--dataset", f"karpathy:{missing}:{tmp_path}",
+                 "--direction", "i2t", "--shift", "none", "--method", "source", "--json"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and str(missing) in err[0]

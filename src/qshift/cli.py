@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "qshift.demo",
     "qshift.shifts.builder",
     "qshift.pretrain",
+    "qshift.reproduce",
 )
 
 
