@@ -40,8 +40,8 @@ class ViTConfig:
             raise ValueError(f"pool must be 'mean' or 'cls', got {self.pool!r}")
         if self.stem not in ("conv", "patch"):
             raise ValueError(f"stem must be 'conv' or 'patch', got {self.stem!r}")
-        if self.stem == "conv" and self.patch_size & (self.patch_size - 1):
-            raise ValueError(f"a conv stem needs a power-of-two patch_size, got {self.patch_size}")
+        if self.stem == "conv":
+            _stem_strides(self.patch_size)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,18 +60,33 @@ class ViTConfig:
         return (self.image_size // self.patch_size) ** 2
 
 
+def _stem_strides(patch_size: int) -> list[int]:
+    """Factor ``patch_size`` into strides of 2 (first) and 3; ValueError if impossible."""
+    strides, rest = [], patch_size
+    for factor in (2, 3):
+        while rest % factor == 0:
+            strides.append(factor)
+            rest //= factor
+    if rest != 1 or not strides:
+        raise ValueError(f"a conv stem needs a patch_size made of factors 2 and 3, got {patch_size}")
+    return strides
+
+
 def conv_stem(width: int, patch_size: int) -> nn.Sequential:
-    """Stride-2 3x3 convolutions down to one token per ``patch_size`` pixels, then a 1x1 to ``width``.
+    """Strided 3x3 convolutions down to one token per ``patch_size`` pixels, then a 1x1 to ``width``.
 
     Early convolutions make a small ViT learn from few samples far faster than a single
     patchifying convolution (Xiao et al. 2021, "Early Convolutions Help Transformers See Better").
     """
     layers: list[nn.Module] = []
-    channels, stride = 3, 1
-    while stride < patch_size:
-        out = min(width, 24 * 2 ** len(layers[::2]))
-        layers += [nn.Conv2d(channels, out, kernel_size=3, stride=2, padding=1), nn.GELU()]
-        channels, stride = out, stride * 2
+    channels = 3
+    for i, stride in enumerate(_stem_strides(patch_size)):
+        out = min(width, 24 * 2**i)
+        layers += [
+            nn.Conv2d(channels, out, kernel_size=3, stride=stride, padding=1 if stride == 2 else 0),
+            nn.GELU(),
+        ]
+        channels = out
     return nn.Sequential(*layers, nn.Conv2d(channels, width, kernel_size=1))
 
 

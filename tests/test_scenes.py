@@ -1,0 +1,212 @@
+"""The embedded scenes benchmark: generator, shipped source model and pretraining."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from qshift.data.scenes import (
+    RAW_SIZE,
+    STYLES,
+    generate_scenes,
+    load_scenes_dataset,
+    render_scene,
+    scenes_split,
+)
+from qshift.encoders.scenes import DEFAULT_WEIGHTS, SceneEncoder, load_scenes_encoder
+from qshift.encoders.vit import ViTConfig
+from qshift.pretrain import augment_image, pretrain_scenes, recall_at_1, register
+
+
+# ----------------------------------------------------------------------------- generator
+def test_renders_and_captions_are_deterministic_per_seed():
+    a, b, c = (scenes_split("val", 6, seed=s) for s in (0, 0, 1))
+    assert a.texts == b.texts
+    assert a.text_variants == b.text_variants
+    for i in range(6):
+        np.testing.assert_array_equal(a.images[i], b.images[i])
+    assert a.texts != c.texts
+    assert any(not np.array_equal(a.images[i], c.images[i]) for i in range(6))
+
+
+def test_images_are_raw_rgb_at_224():
+    img = scenes_split("test", 1).images[0]
+    assert img.shape == (RAW_SIZE, RAW_SIZE, 3) and img.dtype == np.uint8
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 3  # textured background plus objects
+
+
+def test_splits_come_from_disjoint_streams():
+    first = {split: generate_scenes(split, 20) for split in ("train", "val", "test")}
+    for x, y in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert not set(first[x]) & set(first[y])
+        assert all(
+            not np.array_equal(render_scene(p), render_scene(q))
+            for p, q in zip(first[x], first[y], strict=True)
+        )
+
+
+def test_test_split_sizes_and_groups():
+    ds = load_scenes_dataset("test")
+    assert (ds.num_images, ds.num_texts) == (1000, 5000)
+    np.testing.assert_array_equal(ds.image_groups, np.arange(1000))
+    np.testing.assert_array_equal(ds.text_groups, np.repeat(np.arange(1000), 5))
+    assert ds.name == "scenes"
+    assert len(set(ds.texts)) > 4000  # captions vary
+    with pytest.raises(IndexError):
+        ds.images[1000]
+
+
+def test_content_covers_the_specified_variety():
+    scenes = generate_scenes("val", 400)
+    objects = [o for s in scenes for o in s.objects]
+    assert {len(s.objects) for s in scenes} == {1, 2, 3}
+    assert len({o.shape for o in objects}) >= 8 and len({o.colour for o in objects}) == 10
+    assert {o.size for o in objects} == {"small", "large"} and len({(o.row, o.col) for o in objects}) == 9
+    assert len({s.background.kind for s in scenes}) >= 5
+
+
+def test_text_variants_are_aligned_restyled_captions():
+    ds = scenes_split("val", 40)
+    assert set(ds.text_variants) == set(STYLES)
+    for style, variant in ds.text_variants.items():
+        assert len(variant) == len(ds.texts)
+        changed = np.mean([v != t for v, t in zip(variant, ds.texts, strict=True)])
+        assert changed > 0.95, style
+    assert ds.text_variants["formal"] != ds.text_variants["casual"]
+
+
+def test_training_captions_never_use_held_out_styles():
+    train = scenes_split("train", 300, variants=False)
+    assert train.text_variants == {}
+    markers = (
+        "depicts",
+        " lol",
+        "is drawn",
+        "someone drew",
+        "it gives",
+        "backdrop",
+        "is painted",
+        "left from",
+    )
+    assert not [t for t in train.texts if any(m in t for m in markers)]
+    relational = [t for t in train.texts if any(w in t for w in (" above ", " below ", " left of "))]
+    assert len(relational) > 50
+
+
+def test_bad_split_and_seed_are_rejected():
+    with pytest.raises(ValueError, match="split"):
+        load_scenes_dataset("dev")
+    with pytest.raises(ValueError, match="seed"):
+        load_scenes_dataset("val", seed=-1)
+
+
+# ----------------------------------------------------------------------------- source model
+#: the trained source weights ship with the package once issue 5's training recipe lands
+SHIPPED = DEFAULT_WEIGHTS.is_file()
+needs_shipped = pytest.mark.skipif(
+    not SHIPPED, reason=f"shipped scenes weights not trained yet: {DEFAULT_WEIGHTS}"
+)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SceneEncoder:
+    """The shipped model; before it exists, the same architecture untrained (shape tests)."""
+    return load_scenes_encoder() if SHIPPED else SceneEncoder()
+
+
+def test_encoder_embeds_both_modalities(encoder):
+    ds = scenes_split("val", 3)
+    imgs = encoder.embed_images([ds.images[i] for i in range(3)])
+    txts = encoder.embed_texts(ds.texts[:4])
+    assert imgs.shape == (3, 256) and txts.shape == (4, 256)
+    assert torch.allclose(imgs.norm(dim=-1), torch.ones(3), atol=1e-4)
+    raw = encoder.image_tower()(encoder.prepare_images([ds.images[0]]))
+    assert raw.shape == (1, 256)
+    assert encoder.text_tower()(encoder.prepare_texts(["a red star"])).shape == (1, 256)
+
+
+def test_prepare_images_takes_any_size_and_rejects_bad_arrays(encoder):
+    rng = np.random.default_rng(0)
+    batch = encoder.prepare_images(
+        [rng.integers(0, 256, (100, 150, 3), dtype=np.uint8), np.zeros((40, 30, 3), np.uint8)]
+    )
+    size = encoder.vit_config.image_size
+    assert batch.shape == (2, 3, size, size) and batch.dtype == torch.float32
+    with pytest.raises(ValueError, match="uint8"):
+        encoder.prepare_images([np.zeros((32, 32, 3), np.float32)])
+    with pytest.raises(ValueError, match="H×W×3"):
+        encoder.prepare_images([np.zeros((32, 32), np.uint8)])
+
+
+def test_towers_expose_layernorm_affine_params(encoder):
+    for tower in (encoder.image_tower(), encoder.text_tower()):
+        norms = [m for m in tower.modules() if isinstance(m, nn.LayerNorm)]
+        assert len(norms) >= 9
+        assert all(m.weight is not None and m.bias is not None for m in norms)
+
+
+def test_text_tower_is_deterministic_in_train_mode(encoder):
+    batch = encoder.prepare_texts(["a big blue ring in the centre", "a red star"])
+    tower = encoder.text_tower()
+    with torch.no_grad():
+        tower.train()
+        a = tower(batch)
+        tower.eval()
+        b = tower(batch)
+    torch.testing.assert_close(a, b)
+
+
+@needs_shipped
+def test_shipped_model_retrieves_well_above_chance(encoder):
+    scores = recall_at_1(encoder, scenes_split("val", 60))
+    assert scores["i2t_r1"] > 40 and scores["t2i_r1"] > 30  # chance is 1/60
+
+
+def test_missing_weights_name_the_file(tmp_path):
+    missing = tmp_path / "nope.safetensors"
+    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+        load_scenes_encoder(missing)
+
+
+@needs_shipped
+def test_shipped_weights_stay_small():
+    assert DEFAULT_WEIGHTS.stat().st_size < 8_000_000
+
+
+# ----------------------------------------------------------------------------- pretraining
+def test_augmentation_is_seeded_and_keeps_the_format():
+    img = scenes_split("train", 1, variants=False).images[0][:128, :128]
+    a = augment_image(img, np.random.default_rng(3))
+    b = augment_image(img, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == img.shape and a.dtype == np.uint8
+    outs = [augment_image(img, np.random.default_rng(s)) for s in range(8)]
+    assert len({o.tobytes() for o in outs}) == 8
+
+
+def test_pretrain_smoke_run_writes_loadable_weights(tmp_path):
+    tiny = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2)
+    weights = pretrain_scenes(
+        tmp_path, seed=0, steps=10, batch_size=8, train_images=16, vit=tiny, progress=False
+    )
+    model = load_scenes_encoder(weights)
+    assert model.vit_config == tiny
+    assert model.embed_images([np.zeros((224, 224, 3), np.uint8)]).shape == (1, 256)
+    again = pretrain_scenes(
+        tmp_path / "b", seed=0, steps=10, batch_size=8, train_images=16, vit=tiny, progress=False
+    )
+    assert again.read_bytes() == weights.read_bytes()
+
+
+def test_cli_registers_pretrain_scenes():
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["pretrain", "scenes", "--steps", "5", "--seed", "3", "--out", "x"])
+    assert (args.model, args.steps, args.seed, str(args.out)) == ("scenes", 5, 3, "x")
+    assert callable(args.func)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["pretrain", "coco"])
