@@ -24,10 +24,9 @@ import qshift.methods as methods
 from qshift import distributed
 from qshift.cli import UsageError, main
 from qshift.cli_run import check_device_flag
-from qshift.engine import TopKMetrics
 from qshift.gallery import TOPK_THRESHOLD, Gallery, TopK
 from qshift.methods.losses import entropy
-from qshift.metrics import RetrievalMetrics
+from qshift.metrics import RetrievalMetrics, TopKMetrics
 
 from toys import ToyDualEncoder, ToyEncoder, ToyImageEncoder, toy_batches, toy_dataset, toy_gallery
 

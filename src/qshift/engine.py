@@ -2,7 +2,8 @@
 
 Only one batch's (B, N) scores exist at a time; per query the metrics keep its best rank
 and AP, and the geometry keeps its embedding (before and after adaptation). For galleries that
-record top-k (large N) the adapter returns each query's top-k and :class:`TopKMetrics` ranks
+record top-k (large N) the adapter returns each query's top-k and
+:class:`~qshift.metrics.TopKMetrics` ranks
 within it: R@1/5/10 stay exact and mAP becomes mAP@k.
 
 Under torchrun every rank runs the loop on the same global batches (the adapter shares the
@@ -22,9 +23,8 @@ from tqdm.auto import tqdm
 
 from qshift import distributed
 from qshift.encoders.base import move_batch
-from qshift.gallery import TopK
 from qshift.methods.base import Adapter
-from qshift.metrics import KS, Geometry, RetrievalMetrics, recall_at
+from qshift.metrics import Geometry, RetrievalMetrics, TopKMetrics, recall_at
 from qshift.shifts.streams import PlannedBatch
 
 ResetPolicy = str | int
@@ -45,61 +45,6 @@ def reset_interval(policy: ResetPolicy) -> int | None:
     if every < 1:
         raise ValueError(f"reset interval must be >= 1 batch, got {every}")
     return every
-
-
-class TopKMetrics:
-    """Streaming R@1/5/10, r_mean and mAP@k from each query's top-k (scores, indices).
-
-    A relevant item's rank counts, as :class:`~qshift.metrics.RetrievalMetrics` does over the
-    whole gallery, the items scoring higher plus the non-relevant items tied with it (only
-    those in the top-k are seen); a query none of whose relevant items is in its top-k gets
-    rank k, so R@K is exact for K <= k. AP@k sums the precision at each relevant item found in
-    the top-k and divides by min(#relevant, k).
-    """
-
-    def __init__(self, gallery_groups: np.ndarray | torch.Tensor):
-        self.groups = torch.as_tensor(np.asarray(gallery_groups), dtype=torch.long)
-        values, counts = torch.unique(self.groups, return_counts=True)
-        self.group_sizes = dict(zip(values.tolist(), counts.tolist(), strict=True))
-        self.best_ranks: list[torch.Tensor] = []
-        self.aps: list[torch.Tensor] = []
-
-    def update(self, found: TopK, query_groups: np.ndarray) -> torch.Tensor:
-        """Add one batch; returns the batch's best ranks (k for queries with no hit)."""
-        values, indices = found.values.float().cpu(), found.indices.cpu()
-        if values.shape[0] != len(query_groups):
-            raise ValueError(f"top-k of {values.shape[0]} queries do not match {len(query_groups)} queries")
-        k = values.shape[1]
-        if k < max(KS):
-            raise ValueError(f"top-k metrics need k >= {max(KS)}, got k = {k}")
-        wanted = torch.as_tensor(np.asarray(query_groups), dtype=torch.long)[:, None]
-        relevant = (indices >= 0) & (self.groups[indices.clamp_min(0)] == wanted)
-        # [b, j, i]: listed item i scores above listed item j, or ties with it and is not relevant
-        above = values[:, None, :] > values[:, :, None]
-        tied = (values[:, None, :] == values[:, :, None]) & ~relevant[:, None, :]
-        ranks = (above | tied).sum(dim=2)
-        ranks = torch.where(relevant, ranks, torch.full_like(ranks, k)).sort(dim=1).values
-        position = torch.arange(1, k + 1)[None]
-        placed = torch.maximum(ranks, position - 1)  # relevant items tied together take turns
-        precision = torch.where(ranks < k, position / (placed + 1).float(), torch.zeros(()))
-        totals = torch.tensor([min(self.group_sizes.get(int(g), 0), k) for g in wanted[:, 0]])
-        self.best_ranks.append(ranks[:, 0])
-        self.aps.append(precision.sum(dim=1) / totals.clamp_min(1))
-        return ranks[:, 0]
-
-    @property
-    def count(self) -> int:
-        return sum(len(r) for r in self.best_ranks)
-
-    def compute(self) -> dict[str, float]:
-        """R@1, R@5, R@10, r_mean and mAP@k in percent (same keys as the dense metrics)."""
-        if not self.best_ranks:
-            raise ValueError("no batches were scored")
-        ranks = torch.cat(self.best_ranks)
-        out = {f"r{k}": 100.0 * float((ranks < k).double().mean()) for k in KS}
-        out["r_mean"] = sum(out[f"r{k}"] for k in KS) / len(KS)
-        out["map"] = 100.0 * float(torch.cat(self.aps).double().mean())
-        return out
 
 
 @dataclass

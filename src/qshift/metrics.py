@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from qshift.gallery import TopK
+
 KS = (1, 5, 10)
 
 
@@ -84,27 +86,12 @@ def ranks_and_ap(
     return best.cpu(), ap.cpu()
 
 
-class RetrievalMetrics:
-    """Streaming R@1/5/10, r_mean and mAP over a stream of (scores, query groups) batches."""
+class RankAccumulator:
+    """Per-query best ranks and APs, batch by batch, and the percentages they give."""
 
-    def __init__(self, gallery_groups: np.ndarray | torch.Tensor):
-        self.index = GroupIndex(gallery_groups)
-        self.gallery_size = len(np.asarray(gallery_groups))
+    def __init__(self) -> None:
         self.best_ranks: list[torch.Tensor] = []
         self.aps: list[torch.Tensor] = []
-
-    def update(self, scores: torch.Tensor, query_groups: Sequence[int]) -> torch.Tensor:
-        """Add one batch; returns the batch's best ranks."""
-        if scores.shape != (len(query_groups), self.gallery_size):
-            raise ValueError(
-                f"scores of shape {tuple(scores.shape)} do not match {len(query_groups)} queries "
-                f"× {self.gallery_size} gallery items"
-            )
-        relevant, valid = self.index.relevant(query_groups)
-        best, ap = ranks_and_ap(scores, relevant, valid)
-        self.best_ranks.append(best)
-        self.aps.append(ap)
-        return best
 
     @property
     def count(self) -> int:
@@ -119,6 +106,68 @@ class RetrievalMetrics:
         out["r_mean"] = sum(out[f"r{k}"] for k in KS) / len(KS)
         out["map"] = 100.0 * float(torch.cat(self.aps).double().mean())
         return out
+
+
+class RetrievalMetrics(RankAccumulator):
+    """Streaming R@1/5/10, r_mean and mAP over a stream of (scores, query groups) batches."""
+
+    def __init__(self, gallery_groups: np.ndarray | torch.Tensor):
+        super().__init__()
+        self.index = GroupIndex(gallery_groups)
+        self.gallery_size = len(np.asarray(gallery_groups))
+
+    def update(self, scores: torch.Tensor, query_groups: Sequence[int]) -> torch.Tensor:
+        """Add one batch; returns the batch's best ranks."""
+        if scores.shape != (len(query_groups), self.gallery_size):
+            raise ValueError(
+                f"scores of shape {tuple(scores.shape)} do not match {len(query_groups)} queries "
+                f"× {self.gallery_size} gallery items"
+            )
+        relevant, valid = self.index.relevant(query_groups)
+        best, ap = ranks_and_ap(scores, relevant, valid)
+        self.best_ranks.append(best)
+        self.aps.append(ap)
+        return best
+
+
+class TopKMetrics(RankAccumulator):
+    """Streaming R@1/5/10, r_mean and mAP@k from each query's top-k (scores, indices).
+
+    A relevant item's rank counts, as :class:`~qshift.metrics.RetrievalMetrics` does over the
+    whole gallery, the items scoring higher plus the non-relevant items tied with it (only
+    those in the top-k are seen); a query none of whose relevant items is in its top-k gets
+    rank k, so R@K is exact for K <= k. AP@k sums the precision at each relevant item found in
+    the top-k and divides by min(#relevant, k).
+    """
+
+    def __init__(self, gallery_groups: np.ndarray | torch.Tensor):
+        self.groups = torch.as_tensor(np.asarray(gallery_groups), dtype=torch.long)
+        values, counts = torch.unique(self.groups, return_counts=True)
+        self.group_sizes = dict(zip(values.tolist(), counts.tolist(), strict=True))
+        super().__init__()
+
+    def update(self, found: TopK, query_groups: np.ndarray) -> torch.Tensor:
+        """Add one batch; returns the batch's best ranks (k for queries with no hit)."""
+        values, indices = found.values.float().cpu(), found.indices.cpu()
+        if values.shape[0] != len(query_groups):
+            raise ValueError(f"top-k of {values.shape[0]} queries do not match {len(query_groups)} queries")
+        k = values.shape[1]
+        if k < max(KS):
+            raise ValueError(f"top-k metrics need k >= {max(KS)}, got k = {k}")
+        wanted = torch.as_tensor(np.asarray(query_groups), dtype=torch.long)[:, None]
+        relevant = (indices >= 0) & (self.groups[indices.clamp_min(0)] == wanted)
+        # [b, j, i]: listed item i scores above listed item j, or ties with it and is not relevant
+        above = values[:, None, :] > values[:, :, None]
+        tied = (values[:, None, :] == values[:, :, None]) & ~relevant[:, None, :]
+        ranks = (above | tied).sum(dim=2)
+        ranks = torch.where(relevant, ranks, torch.full_like(ranks, k)).sort(dim=1).values
+        position = torch.arange(1, k + 1)[None]
+        placed = torch.maximum(ranks, position - 1)  # relevant items tied together take turns
+        precision = torch.where(ranks < k, position / (placed + 1).float(), torch.zeros(()))
+        totals = torch.tensor([min(self.group_sizes.get(int(g), 0), k) for g in wanted[:, 0]])
+        self.best_ranks.append(ranks[:, 0])
+        self.aps.append(precision.sum(dim=1) / totals.clamp_min(1))
+        return ranks[:, 0]
 
 
 def recall_at(ranks: torch.Tensor, k: int) -> float:
