@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -308,18 +308,12 @@ def prepared_batches(
     if not current.active:
         yield from queries.iterate(plan)
         return
-    for spec in {s for b in plan for s in b.shifts}:
-        queries.check_shift(spec)
-    batches = list(plan)
-    if not batches:
-        return
-    with ThreadPoolExecutor(queries.workers) as pool, ThreadPoolExecutor(1) as ahead:
-        pending: Future = ahead.submit(_local_part, queries, batches[0], current, pool)
-        for i, batch in enumerate(batches):
-            local = pending.result()
-            if i + 1 < len(batches):
-                pending = ahead.submit(_local_part, queries, batches[i + 1], current, pool)
-            yield batch, _assemble(queries, gather_objects(local)), queries.groups[batch.indices]
+
+    def share(batch: PlannedBatch, pool: ThreadPoolExecutor) -> Any:
+        return _local_part(queries, batch, current, pool)
+
+    for batch, local, groups in queries.iterate(plan, prepare=share):
+        yield batch, _assemble(queries, gather_objects(local)), groups
 
 
 def _local_part(queries: QueryBatches, batch: PlannedBatch, current: World, pool: ThreadPoolExecutor) -> Any:

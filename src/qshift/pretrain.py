@@ -12,10 +12,11 @@ corruption functions. AdamW, linear warm-up then cosine decay; every random draw
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
+from torch import nn
 from tqdm import tqdm
 
 from qshift.data.base import RetrievalDataset
-from qshift.data.scenes import SPLIT_SIZES, load_scenes_dataset, scenes_split
+from qshift.data.scenes import (
+    SPLIT_SIZES,
+    Scene,
+    generate_scenes,
+    load_scenes_dataset,
+    render_scene,
+    scenes_split,
+)
 from qshift.encoders.scenes import (
     MAX_TEXT_TOKENS,
     SceneEncoder,
@@ -50,12 +59,13 @@ class TrainConfig:
     minutes: float | None = None
     batch_size: int = 256
     train_images: int = SPLIT_SIZES["train"]
-    captions_per_image: int = 2
-    lr: float = 1e-3
+    captions_per_image: int = 1
+    lr: float = 2e-3
     weight_decay: float = 0.05
     warmup: float = 0.05
     temperature: float = 0.07
     augment: bool = True
+    workers: int = 1
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -129,20 +139,49 @@ def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def training_batch(
-    render: Callable[[int], np.ndarray],
-    indices: Sequence[int],
-    image_size: int,
-    seeds: Sequence[int],
-    augment: bool,
+    scenes: Sequence[Scene], image_size: int, seeds: Sequence[int], augment: bool
 ) -> torch.Tensor:
-    """Render, (optionally) augment at twice the model resolution, resize and normalise."""
-    work = 2 * image_size
-    images = resize_images([render(int(i)) for i in indices], work)
+    """Render at the raw 224 px, resize to the model resolution, (optionally) augment, normalise."""
+    images = resize_images([render_scene(scene) for scene in scenes], image_size)
     if augment:
         images = np.stack(
             [augment_image(img, np.random.default_rng(s)) for img, s in zip(images, seeds, strict=True)]
         )
-    return normalise_images(resize_images(images, image_size))
+    return normalise_images(images)
+
+
+class SceneStream(torch.utils.data.IterableDataset):
+    """Endless, seeded stream of training batches ``(image indices, caption slots, images)``.
+
+    Epochs are seeded permutations of the images; each sample gets its own augmentation seed, so
+    the stream is identical whether it runs in the main process or in a loader worker.
+    """
+
+    def __init__(self, scenes: Sequence[Scene], captions_per_image: int, cfg: TrainConfig, image_size: int):
+        self.scenes = list(scenes)
+        self.captions_per_image = captions_per_image
+        self.cfg = cfg
+        self.image_size = image_size
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        n, bs, seed = len(self.scenes), self.cfg.batch_size, self.cfg.seed
+        rng = np.random.default_rng([seed, 102])
+        order = np.empty(0, dtype=np.int64)
+        for step in itertools.count():
+            if len(order) < bs:
+                order = np.concatenate([order, rng.permutation(n)])
+            idx, order = order[:bs], order[bs:]
+            slots = rng.integers(0, self.captions_per_image, size=bs)
+            seeds = np.random.SeedSequence([seed, 103, step]).generate_state(bs)
+            images = training_batch(
+                [self.scenes[i] for i in idx], self.image_size, seeds.tolist(), self.cfg.augment
+            )
+            yield torch.from_numpy(idx), torch.from_numpy(slots), images
+
+
+def _worker_init(_: int) -> None:
+    """Loader workers render single-threaded: the main process owns the cores for training."""
+    cv2.setNumThreads(1)
 
 
 # ----------------------------------------------------------------------------- text features
@@ -159,6 +198,31 @@ def caption_features(encoder: SceneEncoder, texts: Sequence[str], batch_size: in
 
 
 # ----------------------------------------------------------------------------- training
+class StandardisedProjection(nn.Module):
+    """The text projection trained on standardised MiniLM features, foldable into a plain Linear.
+
+    Frozen sentence-encoder features of templated captions share a large common component;
+    standardising them (training-caption mean and std) makes the linear projection learn fast.
+    """
+
+    def __init__(self, proj: nn.Linear, feats: torch.Tensor):
+        super().__init__()
+        self.proj = proj
+        self.register_buffer("mean", feats.mean(dim=0))
+        self.register_buffer("std", feats.std(dim=0).clamp(min=1e-6))
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.proj((feats - self.mean) / self.std)
+
+    @torch.no_grad()
+    def fold(self) -> nn.Linear:
+        """Write the standardisation into ``proj`` (same function on raw features) and return it."""
+        weight = self.proj.weight / self.std
+        self.proj.bias -= weight @ self.mean
+        self.proj.weight.copy_(weight)
+        return self.proj
+
+
 def _lr_factor(progress: float, warmup: float) -> float:
     """Linear warm-up over the first ``warmup`` fraction, then cosine decay to zero."""
     if progress < warmup:
@@ -166,14 +230,16 @@ def _lr_factor(progress: float, warmup: float) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
 
 
-def _optimizer(modules: Sequence[torch.nn.Module], extra: Sequence[torch.nn.Parameter], cfg: TrainConfig):
+def _optimizer(
+    modules: Sequence[nn.Module], extra: Sequence[nn.Parameter], cfg: TrainConfig
+) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (not on norms, biases, positions, temperature)."""
     decay, no_decay = [], list(extra)
     for module in modules:
         for name, p in module.named_parameters():
             (decay if p.ndim >= 2 and "pos_embed" not in name else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98))
 
 
 def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
@@ -183,69 +249,70 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torc
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
+def _check(cfg: TrainConfig) -> None:
+    if cfg.steps < 1 or not 2 <= cfg.batch_size <= cfg.train_images:
+        raise ValueError(
+            f"need --steps >= 1 and 2 <= --batch-size <= --train-images, got {cfg.steps}, {cfg.batch_size}, "
+            f"{cfg.train_images}"
+        )
+    if cfg.minutes is not None and cfg.minutes <= 0:
+        raise ValueError(f"--minutes must be positive, got {cfg.minutes}")
+    if cfg.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {cfg.workers}")
+
+
+def _training_captions(texts: Sequence[str], cfg: TrainConfig) -> list[str]:
+    """``captions_per_image`` seeded picks among each image's 5 captions, image-major."""
+    rng = np.random.default_rng([cfg.seed, 101])
+    k = cfg.captions_per_image
+    return [
+        texts[5 * i + int(j)] for i in range(cfg.train_images) for j in rng.choice(5, size=k, replace=False)
+    ]
+
+
 def pretrain_scenes(
     out: Path,
     seed: int = 0,
     steps: int = TrainConfig.steps,
     minutes: float | None = None,
     batch_size: int = TrainConfig.batch_size,
-    train_images: int = TrainConfig.train_images,
-    augment: bool = True,
     vit: ViTConfig | None = None,
     progress: bool = True,
+    **overrides: Any,
 ) -> Path:
     """Train the scenes source model and write ``out/scenes_source.{safetensors,json}``.
 
     The schedule runs over ``steps``; with ``minutes`` it runs over wall-clock time instead
-    (faster or slower machines then train for more or fewer steps, so only ``steps`` is
-    reproducible). Returns the weights path.
+    (machines of other speeds then train for more or fewer steps, so only ``steps`` is
+    reproducible). ``overrides`` set other :class:`TrainConfig` fields. Returns the weights path.
     """
-    cfg = TrainConfig(seed, steps, minutes, batch_size, train_images, augment=augment)
-    if steps < 1 or batch_size < 2 or train_images < batch_size:
-        raise ValueError(
-            f"need steps >= 1 and 2 <= batch_size <= train_images, got {steps}, {batch_size}, {train_images}"
-        )
-    if minutes is not None and minutes <= 0:
-        raise ValueError(f"--minutes must be positive, got {minutes}")
+    cfg = TrainConfig(seed=seed, steps=steps, minutes=minutes, batch_size=batch_size, **overrides)
+    _check(cfg)
     torch.manual_seed(seed)
     vit = vit or ViTConfig()
-    data = scenes_split("train", train_images, seed, variants=False)
+    data = scenes_split("train", cfg.train_images, seed, variants=False)
     encoder = SceneEncoder(vit)
-    rng = np.random.default_rng([seed, 101])
     k = cfg.captions_per_image
-    chosen = (
-        np.stack([rng.choice(5, size=k, replace=False) for _ in range(train_images)])
-        + 5 * np.arange(train_images)[:, None]
-    )
-    feats = caption_features(encoder, [data.texts[i] for i in chosen.ravel()]).view(train_images, k, -1)
+    feats = caption_features(encoder, _training_captions(data.texts, cfg)).view(cfg.train_images, k, -1)
     encoder.text.model.requires_grad_(False)
-    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)))
+    text_head = StandardisedProjection(encoder.text.proj, feats.view(-1, feats.shape[-1]))
+    logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)))
     opt = _optimizer([encoder.vision, encoder.text.proj], [logit_scale], cfg)
-    scenes_render = data.images.render
+    stream = SceneStream(generate_scenes("train", cfg.train_images, seed), k, cfg, vit.image_size)
+    loader = torch.utils.data.DataLoader(
+        stream, batch_size=None, num_workers=cfg.workers, worker_init_fn=_worker_init if cfg.workers else None
+    )
     encoder.vision.train()
     start = time.monotonic()
-    bar = tqdm(
-        total=steps if minutes is None else None, desc="pretrain scenes", unit="step", disable=not progress
-    )
-    step, order = 0, rng.permutation(train_images)
-    while True:
-        done = (time.monotonic() - start) / (60 * minutes) if minutes is not None else step / steps
+    bar = tqdm(total=None if minutes else steps, desc="pretrain scenes", unit="step", disable=not progress)
+    step = 0
+    for idx, slots, images in loader:
+        done = (time.monotonic() - start) / (60 * minutes) if minutes else step / steps
         if done >= 1.0:
             break
-        if len(order) < batch_size:
-            order = np.concatenate([order, rng.permutation(train_images)])
-        idx, order = order[:batch_size], order[batch_size:]
-        seeds = [seed * 10_000_019 + step * batch_size + k for k in range(batch_size)]
-        images = training_batch(scenes_render, idx, vit.image_size, seeds, cfg.augment)
         for group in opt.param_groups:
             group["lr"] = cfg.lr * _lr_factor(done, cfg.warmup)
-        loss = clip_loss(
-            encoder.vision(images),
-            encoder.text.proj(
-                feats[torch.from_numpy(idx), torch.from_numpy(rng.integers(0, k, size=batch_size))]
-            ),
-            logit_scale,
-        )
+        loss = clip_loss(encoder.vision(images), text_head(feats[idx, slots]), logit_scale)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -255,9 +322,13 @@ def pretrain_scenes(
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", T=f"{1 / logit_scale.exp().item():.3f}")
     bar.close()
-    return save_scenes_model(
-        encoder, out, cfg, {"steps_run": step, "temperature": 1 / logit_scale.exp().item()}
-    )
+    text_head.fold()
+    stats = {
+        "steps_run": step,
+        "minutes_run": (time.monotonic() - start) / 60,
+        "temperature": 1 / logit_scale.exp().item(),
+    }
+    return save_scenes_model(encoder, out, cfg, stats)
 
 
 def save_scenes_model(encoder: SceneEncoder, out: Path, cfg: TrainConfig, stats: dict[str, Any]) -> Path:
@@ -320,6 +391,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         train_images=args.train_images,
         augment=not args.no_augment,
+        workers=args.workers,
     )
     print(f"wrote {weights} and {config_path(weights)}")
     if not args.no_eval:
@@ -343,6 +415,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument(
         "--train-images", type=int, default=TrainConfig.train_images, help="size of the train split"
+    )
+    p.add_argument(
+        "--workers", type=int, default=TrainConfig.workers, help="render processes (0: in-process)"
     )
     p.add_argument("--no-augment", action="store_true", help="train on clean renders only (ablation)")
     p.add_argument("--no-eval", action="store_true", help="skip the validation R@1 at the end")

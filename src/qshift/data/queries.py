@@ -8,7 +8,7 @@ and the next batch is prepared while the current one adapts.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -92,17 +92,23 @@ class QueryBatches:
             items = list(pool.map(lambda pair: self.raw_item(*pair), pairs))
         return self.encoder.prepare(self.modality, items)
 
-    def iterate(self, plan: StreamPlan) -> Iterator[tuple[PlannedBatch, Any, np.ndarray]]:
-        """Yield (planned batch, prepared input, query groups), preparing one batch ahead."""
+    def iterate(
+        self, plan: StreamPlan, prepare: Callable[[PlannedBatch, ThreadPoolExecutor], Any] | None = None
+    ) -> Iterator[tuple[PlannedBatch, Any, np.ndarray]]:
+        """Yield (planned batch, prepared input, query groups), preparing one batch ahead.
+
+        ``prepare(batch, pool)`` replaces :meth:`prepare` (torchrun prepares a share per rank).
+        """
+        prepare = prepare or self.prepare
         for spec in {s for b in plan for s in b.shifts}:
             self.check_shift(spec)
         batches = list(plan)
         if not batches:
             return
         with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(1) as ahead:
-            pending: Future = ahead.submit(self.prepare, batches[0], pool)
+            pending: Future = ahead.submit(prepare, batches[0], pool)
             for i, batch in enumerate(batches):
                 prepared = pending.result()
                 if i + 1 < len(batches):
-                    pending = ahead.submit(self.prepare, batches[i + 1], pool)
+                    pending = ahead.submit(prepare, batches[i + 1], pool)
                 yield batch, prepared, self.groups[batch.indices]
