@@ -115,17 +115,23 @@ def _degrade(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Camera degradations: defocus, low resolution and sensor noise."""
     s = x.shape[0]
     if rng.random() < 0.3:
-        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, 1.5) * s / 112)
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, 1.5) * s / 64)
     if rng.random() < 0.15:
-        small = max(8, round(s * rng.uniform(0.3, 0.6)))
+        small = max(8, round(s * rng.uniform(0.4, 0.7)))
         x = cv2.resize(cv2.resize(x, (small, small), interpolation=cv2.INTER_AREA), (s, s))
     if rng.random() < 0.4:
-        x = x + rng.normal(0.0, rng.uniform(0.01, 0.12), size=x.shape).astype(np.float32)
+        sigma = math.exp(rng.uniform(math.log(0.01), math.log(0.2)))
+        x = x + rng.normal(0.0, sigma, size=x.shape).astype(np.float32)
     return x
 
 
-def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One H×W×3 uint8 image with random real-camera variety, as uint8 of the same shape."""
+def augment_image(image: np.ndarray, rng: np.random.Generator, clean: float = 0.2) -> np.ndarray:
+    """One H×W×3 uint8 image with random real-camera variety (or, with chance ``clean``, untouched).
+
+    Ranges are set for the model's input resolution (the image is augmented after resizing).
+    """
+    if rng.random() < clean:
+        return image
     x = image.astype(np.float32) / 255.0
     if rng.random() < 0.5:
         x = _affine(x, rng)
@@ -299,8 +305,13 @@ def pretrain_scenes(
     logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)))
     opt = _optimizer([encoder.vision, encoder.text.proj], [logit_scale], cfg)
     stream = SceneStream(generate_scenes("train", cfg.train_images, seed), k, cfg, vit.image_size)
+    # spawn, not fork: forking after torch/tokenizer threads exist can deadlock the worker
     loader = torch.utils.data.DataLoader(
-        stream, batch_size=None, num_workers=cfg.workers, worker_init_fn=_worker_init if cfg.workers else None
+        stream,
+        batch_size=None,
+        num_workers=cfg.workers,
+        worker_init_fn=_worker_init if cfg.workers else None,
+        multiprocessing_context="spawn" if cfg.workers else None,
     )
     encoder.vision.train()
     start = time.monotonic()
