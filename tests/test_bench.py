@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 
-from qshift.bench import run_bench
+from qshift.bench import query_data, run_bench
 from qshift.cli import main
 from qshift.results import ResultStore, markdown_table, pivot
 from qshift.shifts.spec import ShiftSpec
@@ -118,3 +119,28 @@ def test_missing_annotation_exits_2_naming_it(tmp_path, tiny_clip_dir, capsys):
                  "--direction", "i2t", "--shift", "none", "--method", "source", "--json"])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and str(missing) in err[0]
+
+
+def test_query_subsets_keep_the_whole_gallery(tmp_path):
+    ds = toy_dataset(n_images=24, captions=2)
+    images = ds.subset_images([3, 7, 11])
+    assert images.num_images == 3 and images.num_texts == ds.num_texts
+    np.testing.assert_array_equal(images.images[1], ds.images[7])
+    assert images.image_groups.tolist() == [3, 7, 11]
+    with pytest.raises(ValueError, match=r"image indices must lie in \[0, 24\)"):
+        ds.subset_images([24])
+    assert query_data(ds, "i2t", None) is ds
+    assert query_data(ds, "t2i", np.array([0, 5])).texts == [ds.texts[0], ds.texts[5]]
+    rows = run_bench(
+        ToyDualEncoder.build(),
+        ds,
+        CELLS,
+        ["source"],
+        [0],
+        tmp_path,
+        batch_size=4,
+        i2t_queries=10,
+        t2i_queries=6,
+    )
+    counts = {r["direction"]: r["queries"] for r in rows}
+    assert counts == {"i2t": 10, "t2i": 6}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import itertools
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +21,17 @@ from qshift.data.scenes import (
 )
 from qshift.encoders.scenes import DEFAULT_WEIGHTS, SceneEncoder, load_scenes_encoder
 from qshift.encoders.vit import ViTConfig
-from qshift.pretrain import augment_image, pretrain_scenes, recall_at_1, register
+from qshift.pretrain import (
+    DENSE_CLASSES,
+    DenseHead,
+    SceneStream,
+    TrainConfig,
+    augment_image,
+    patch_labels,
+    pretrain_scenes,
+    recall_at_1,
+    register,
+)
 
 
 # ----------------------------------------------------------------------------- generator
@@ -184,8 +196,9 @@ def test_augmentation_is_seeded_and_keeps_the_format():
     b = augment_image(img, np.random.default_rng(3))
     np.testing.assert_array_equal(a, b)
     assert a.shape == img.shape and a.dtype == np.uint8
-    outs = [augment_image(img, np.random.default_rng(s)) for s in range(8)]
+    outs = [augment_image(img, np.random.default_rng(s), clean=0.0) for s in range(8)]
     assert len({o.tobytes() for o in outs}) == 8
+    np.testing.assert_array_equal(augment_image(img, np.random.default_rng(3), clean=1.0), img)
 
 
 def test_pretrain_smoke_run_writes_loadable_weights(tmp_path):
@@ -200,6 +213,52 @@ def test_pretrain_smoke_run_writes_loadable_weights(tmp_path):
         tmp_path / "b", seed=0, steps=10, batch_size=8, train_images=16, vit=tiny, progress=False
     )
     assert again.read_bytes() == weights.read_bytes()
+
+
+def test_patch_labels_mark_the_patches_each_object_covers():
+    scene = generate_scenes("train", 1, seed=4)[0]
+    labels = patch_labels(scene, grid=8)
+    assert labels.shape == (64, 3) and labels.dtype == np.int64
+    for obj in scene.objects:
+        centre = int(obj.y * 8) * 8 + int(obj.x * 8)
+        row = labels[centre]
+        assert row[0] >= 1 and row[1] >= 1 and row[2] >= 1  # the patch at an object's centre
+    background = (labels == 0).all(axis=1)
+    assert background.any()  # and patches far from every object are unlabelled
+    assert ((labels > 0).all(axis=1) | background).all()  # kinds are set together or not at all
+    assert labels.max(axis=0).tolist() <= [c - 1 for c in DENSE_CLASSES]
+
+
+def test_dense_head_loss_is_low_only_for_the_right_labels():
+    torch.manual_seed(0)
+    head = DenseHead(16)
+    tokens = torch.randn(2, 4, 16)
+    labels = torch.zeros(2, 4, 3, dtype=torch.long)
+    opt = torch.optim.SGD(head.parameters(), lr=0.5)
+    for _ in range(60):
+        loss = head.loss(tokens, labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert head.loss(tokens, labels) < 0.1 < head.loss(tokens, labels + 1)
+
+
+def test_scene_stream_is_the_same_with_any_number_of_workers(monkeypatch):
+    scenes = generate_scenes("train", 6, seed=0)
+    cfg = TrainConfig(batch_size=4, train_images=6, augment=True)
+    vit = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2)
+    single = list(itertools.islice(iter(SceneStream(scenes, 2, cfg, vit)), 4))
+
+    def worker_batches(worker: int) -> list:
+        info = SimpleNamespace(id=worker, num_workers=2)
+        monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: info)
+        return list(itertools.islice(iter(SceneStream(scenes, 2, cfg, vit)), 2))
+
+    sharded = [b for pair in zip(worker_batches(0), worker_batches(1), strict=True) for b in pair]
+    for a, b in zip(single, sharded, strict=True):
+        for x, y in zip(a, b, strict=True):
+            torch.testing.assert_close(x, y)
+    assert single[0][3].shape == (4, 16, 3)
 
 
 def test_cli_registers_pretrain_scenes():

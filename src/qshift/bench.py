@@ -37,6 +37,7 @@ class Suite:
     dataset: str
     cells: tuple[tuple[str, ShiftSpec], ...]  # (direction, shift)
     t2i_queries: int | None = None
+    i2t_queries: int | None = None
 
 
 def _image_cells() -> tuple[tuple[str, ShiftSpec], ...]:
@@ -64,11 +65,18 @@ def suite(name: str) -> Suite:
     )
 
 
-def text_subset(num_texts: int, size: int | None, seed: int = 0) -> np.ndarray | None:
-    """A fixed random subset of caption queries (independent of the stream seed)."""
-    if size is None or size >= num_texts:
+def query_subset(num_queries: int, size: int | None, seed: int = 0) -> np.ndarray | None:
+    """A fixed random subset of queries (independent of the stream seed); None keeps them all."""
+    if size is None or size >= num_queries:
         return None
-    return np.sort(np.random.default_rng(seed).choice(num_texts, size=size, replace=False))
+    return np.sort(np.random.default_rng(seed).choice(num_queries, size=size, replace=False))
+
+
+def query_data(full: RetrievalDataset, direction: str, subset: np.ndarray | None) -> RetrievalDataset:
+    """``full`` with only the ``subset`` queries of ``direction`` (the gallery stays whole)."""
+    if subset is None:
+        return full
+    return full.subset_texts(subset) if direction == "t2i" else full.subset_images(subset)
 
 
 def run_bench(
@@ -82,6 +90,7 @@ def run_bench(
     batch_size: int = 64,
     hparams: dict[str, Any] | None = None,
     t2i_queries: int | None = None,
+    i2t_queries: int | None = None,
     workers: int = 2,
     plots: bool = True,
 ) -> list[dict[str, Any]]:
@@ -102,7 +111,10 @@ def run_bench(
     encoder, full = resolve(model, dataset)
     model = model if isinstance(model, str) else encoder.name
     dataset = dataset if isinstance(dataset, str) else full.name
-    subset = text_subset(full.num_texts, t2i_queries)
+    subsets = {
+        "t2i": query_subset(full.num_texts, t2i_queries),
+        "i2t": query_subset(full.num_images, i2t_queries),
+    }
     galleries: dict[str, Any] = {}
     todo = [
         (direction, spec, seed)
@@ -114,7 +126,7 @@ def run_bench(
     if skipped:
         print(f"resuming: {skipped} finished (shift, seed) groups in {store.path}")
     for direction, spec, seed in tqdm(todo, desc="bench", unit="shift"):
-        data = full.subset_texts(subset) if (direction == "t2i" and subset is not None) else full
+        data = query_data(full, direction, subsets[direction])
         if direction not in galleries:
             galleries[direction] = embed_gallery(encoder, data, direction, workers)  # type: ignore[arg-type]
         queries = QueryBatches(encoder, data, direction, seed=seed, workers=workers)  # type: ignore[arg-type]
@@ -203,6 +215,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", default="0", help="comma list of stream seeds, e.g. 0,1,2")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--t2i-queries", type=int, default=None, help="caption queries per t2i run (subset)")
+    parser.add_argument("--i2t-queries", type=int, default=None, help="image queries per i2t run (subset)")
     parser.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
@@ -214,11 +227,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if (args.suite is None) == (args.shifts is None):
         raise UsageError("give exactly one of --suite or --shifts")
-    t2i_queries = args.t2i_queries
+    t2i_queries, i2t_queries = args.t2i_queries, args.i2t_queries
     if args.suite is not None:
         chosen = suite(args.suite)
         model, dataset, cells = chosen.model, chosen.dataset, chosen.cells
         t2i_queries = t2i_queries if t2i_queries is not None else chosen.t2i_queries
+        i2t_queries = i2t_queries if i2t_queries is not None else chosen.i2t_queries
     else:
         if args.direction is None:
             raise UsageError("--shifts needs --direction i2t or t2i")
@@ -246,6 +260,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         hparams=parse_hparams(args.hparam),
         t2i_queries=t2i_queries,
+        i2t_queries=i2t_queries,
         workers=args.workers,
     )
     from qshift.results import markdown_table

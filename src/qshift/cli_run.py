@@ -41,7 +41,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0, help="stream order and shift seed")
     parser.add_argument(
-        "--reset", default="continual", help="continual | episodic | N (reset every N batches)"
+        "--reset",
+        default="continual",
+        help="continual | episodic | N (reset every N batches) | drift[:K] (reset on a K-sigma jump)",
     )
     parser.add_argument(
         "--hparam", action="append", default=[], metavar="KEY=VALUE", help="method hyper-parameter"

@@ -70,6 +70,20 @@ class GeneratedImages(ImageSource):
         return self.render(index)
 
 
+class ImageSubset(ImageSource):
+    """The images of ``source`` at ``indices``, in that order."""
+
+    def __init__(self, source: ImageSource, indices: Sequence[int]):
+        self.source = source
+        self.indices = [int(i) for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.source[self.indices[index]]
+
+
 @dataclass
 class RetrievalDataset:
     """Images, captions and their relevance, plus optional native text shifts.
@@ -109,6 +123,25 @@ class RetrievalDataset:
     @property
     def num_texts(self) -> int:
         return len(self.texts)
+
+    def subset_images(self, indices: Sequence[int]) -> RetrievalDataset:
+        """A copy keeping only the images at ``indices`` (captions untouched).
+
+        Like :meth:`subset_texts` for t2i, this picks an image-query subset for i2t while the
+        text gallery stays whole; t2i on the copy scores captions of dropped images as misses.
+        """
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size == 0 or idx.min() < 0 or idx.max() >= self.num_images:
+            raise ValueError(f"dataset {self.name!r}: image indices must lie in [0, {self.num_images})")
+        return RetrievalDataset(
+            name=self.name,
+            images=ImageSubset(self.images, idx.tolist()),
+            texts=self.texts,
+            image_groups=self.image_groups[idx],
+            text_groups=self.text_groups,
+            temperature=self.temperature,
+            text_variants=self.text_variants,
+        )
 
     def subset_texts(self, indices: Sequence[int]) -> RetrievalDataset:
         """A copy keeping only the captions at ``indices`` (images untouched)."""

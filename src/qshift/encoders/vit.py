@@ -142,13 +142,21 @@ class ViT(nn.Module):
         self.ln_post = nn.LayerNorm(w)
         self.proj = nn.Linear(w, config.out_dim, bias=False)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) normalised images -> (B, out_dim) unnormalised embeddings."""
+    def tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) normalised images -> (B, N, width) output tokens (CLS first when used)."""
         x = self.patch_embed(images).flatten(2).transpose(1, 2)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         x = self.ln_pre(x + self.pos_embed)
         for block in self.blocks:
             x = block(x)
-        pooled = x[:, 0] if self.cls_token is not None else x.mean(dim=1)
+        return x
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Output tokens -> (B, out_dim) embeddings: CLS or mean token, final LayerNorm, projection."""
+        pooled = tokens[:, 0] if self.cls_token is not None else tokens.mean(dim=1)
         return self.proj(self.ln_post(pooled))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) normalised images -> (B, out_dim) unnormalised embeddings."""
+        return self.pool(self.tokens(images))

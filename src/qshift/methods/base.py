@@ -16,10 +16,20 @@ returns each query's top-k (scores, indices) instead of (B, N) scores; methods w
 objective reads only each query's nearest gallery item (:attr:`Adapter.nearest_only`) then see the
 union of the batch's top-k candidates instead of the whole gallery, which changes nothing
 in their arithmetic and keeps memory at O(B·k).
+
+``anchor`` (ours, issue 7; default 0 = off) pulls every training method toward the source
+weights: the loss gains ``anchor · Σ_i ‖θ_i − θ_i^source‖²``. Its gradient
+``2·anchor·(θ − θ^source)`` is added to the parameter gradients just before each optimizer step
+(an optimizer pre-step hook), which is the same update as adding the term to the loss but also
+reaches methods that drive the optimizer themselves (SAR's second pass, tcr-gd's projected
+gradient) and, coming after the all-reduce, counts once under torchrun instead of W times.
+For tcr-gd the pull therefore joins after the projection: it is neither projected nor part of
+the measured angles.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -97,6 +107,7 @@ class Adapter:
         lr: float = 3e-4,
         weight_decay: float = 1e-4,
         temperature: float = 0.01,
+        anchor: float = 0.0,
     ):
         if not isinstance(encoder, nn.Module):
             raise ValueError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
@@ -104,6 +115,8 @@ class Adapter:
             raise ValueError(f"steps must be >= 1, got {steps}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not (math.isfinite(anchor) and anchor >= 0):
+            raise ValueError(f"anchor must be a finite number >= 0, got {anchor}")
         self.encoder = encoder
         device = next((p.device for p in encoder.parameters()), torch.device("cpu"))
         self.gallery = gallery if isinstance(gallery, Gallery) else Gallery(gallery, device=device)
@@ -111,6 +124,8 @@ class Adapter:
         self.lr = lr
         self.weight_decay = weight_decay
         self.temperature = temperature
+        #: weight of the L2 pull toward the source weights (0: off; no-op for non-training methods)
+        self.anchor = anchor
         self.params: list[nn.Parameter] = []
         if self.trains:
             self.params = select_parameters(encoder, params)
@@ -157,6 +172,9 @@ class Adapter:
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`extra_state` returned."""
+
+    def after_step(self) -> None:
+        """Called after every optimizer step, whoever takes it (EMA teachers follow the weights)."""
 
     # -- the shared machinery --------------------------------------------------------------
     def __call__(self, batch: Any) -> Scores:
@@ -277,12 +295,21 @@ class Adapter:
     @torch.no_grad()
     def source_embed(self, batch: Any) -> torch.Tensor:
         """Embeddings of ``batch`` under the source weights, without touching the adapted ones."""
+        return self.embed_with(self._source, batch)
+
+    @torch.no_grad()
+    def embed_with(self, weights: Sequence[torch.Tensor], batch: Any) -> torch.Tensor:
+        """Normalised embeddings of ``batch`` with ``weights`` standing in for :attr:`params`.
+
+        The adapted weights stay untouched (``functional_call``); under torchrun each rank embeds
+        its share and every rank gets all rows. No gradient.
+        """
         was_training = self.encoder.training
         self.encoder.eval()
         total = batch_length(batch)
         start, stop = self.world.shard(total)
         if stop > start:
-            overrides = dict(zip(self._param_names, self._source, strict=True))
+            overrides = dict(zip(self._param_names, weights, strict=True))
             share = distributed.slice_batch(batch, start, stop) if self.world.active else batch
             local = F.normalize(
                 functional_call(self.encoder, overrides, (share,), strict=False).float(), dim=-1
@@ -295,9 +322,23 @@ class Adapter:
     def _new_optimizer(self) -> torch.optim.Optimizer | None:
         if not self.params:
             return None
-        return torch.optim.AdamW(
+        optimizer = torch.optim.AdamW(
             self.params, lr=self.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=self.weight_decay
         )
+        if self.anchor > 0:  # no hook at all when off, so the default run is bit-identical
+            optimizer.register_step_pre_hook(lambda *_: self._add_anchor_gradient())
+        optimizer.register_step_post_hook(lambda *_: self.after_step())
+        return optimizer
+
+    @torch.no_grad()
+    def _add_anchor_gradient(self) -> None:
+        """Add d/dθ of ``anchor · ‖θ − θ^source‖²`` to every adapted parameter's gradient.
+
+        Runs after the gradients were summed over ranks, so every rank adds it once.
+        """
+        for param, source in zip(self.params, self._source, strict=True):
+            pull = 2 * self.anchor * (param - source)
+            param.grad = pull if param.grad is None else param.grad + pull
 
     @torch.no_grad()
     def restore_source_weights(self) -> None:

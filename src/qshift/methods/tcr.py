@@ -15,6 +15,14 @@ pairs and treat them as part of every batch for the batch statistics (centroids,
 set of P, SI ranking) so that tiny batches, down to batch size 1, still see a batch. Losses
 average over the current queries only; with a window the queue phase lasts
 ``queue_batches · (window + 1)`` queries.
+
+``teacher_momentum`` (ours, issue 7; default 0 = the paper): an EMA teacher supplies the
+refinement candidates. The teacher's weights follow the adapted ones after every optimizer
+step (ema ← m·ema + (1 − m)·θ, starting from and reset to the source weights); each step's
+candidates c_b are the nearest gallery items of the teacher's embeddings of the same batch
+(no gradient) instead of the student's, so a few bad updates cannot immediately rewrite the
+pseudo-targets. The student's scores are still the ones recorded. Methods that never step
+(tcr-free) have no teacher.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any
 
 import torch
 
+from qshift.gallery import Gallery
 from qshift.methods.base import Adapter, Objective
 from qshift.methods.losses import count, entropy
 from qshift.methods.queue import SourceLikeQueue
@@ -63,11 +72,14 @@ class TCR(Adapter):
         uniformity_weight: float = 1.0,
         gap_weight: float = 1.0,
         window: int = 0,
+        teacher_momentum: float = 0.0,
         **kwargs: Any,
     ):
         super().__init__(*args, temperature=temperature, **kwargs)
         if window < 0:
             raise ValueError(f"window must be >= 0, got {window}")
+        if not 0 <= teacher_momentum < 1:
+            raise ValueError(f"teacher_momentum must be in [0, 1), got {teacher_momentum}")
         self.con_ratio = con_ratio
         self.queue_batches = queue_batches
         self.uniformity_t = uniformity_t
@@ -75,18 +87,38 @@ class TCR(Adapter):
         self.uniformity_weight = uniformity_weight
         self.gap_weight = gap_weight
         self.window = window
+        self.teacher_momentum = teacher_momentum
+        #: the whole gallery, also while top-k recording narrows :attr:`gallery` to candidates
+        self._whole_gallery: Gallery = self.gallery
         self.queue = SourceLikeQueue(queue_size)
         self.reset_state()
 
+    @property
+    def has_teacher(self) -> bool:
+        """True when an EMA teacher supplies the candidates (training methods only)."""
+        return self.teacher_momentum > 0 and self.trains
+
     # -- pieces shared with tcr-free ------------------------------------------------------------
-    def virtual_batch(self, z: torch.Tensor) -> VirtualBatch:
-        """Candidates for ``z`` and the window-extended batch."""
+    def virtual_batch(self, z: torch.Tensor, candidates: torch.Tensor | None = None) -> VirtualBatch:
+        """Candidates for ``z`` (its nearest gallery items unless given) and the window-extended batch."""
         with torch.no_grad():
             scores = self.gallery.scores(z.detach())
-            c = self.gallery.rows(scores.argmax(dim=1))
+            c = self.gallery.rows(scores.argmax(dim=1)) if candidates is None else candidates
         if len(self._window_z) == 0:
             return VirtualBatch(z, c, z, c, scores)
         return VirtualBatch(z, c, torch.cat([z, self._window_z]), torch.cat([c, self._window_c]), scores)
+
+    @torch.no_grad()
+    def teacher_candidates(self, batch: Any) -> torch.Tensor:
+        """Nearest gallery item of each query under the EMA teacher's weights (B, d).
+
+        Searched in the whole gallery: under top-k recording the teacher's nearest item need
+        not be among the student's top-k.
+        """
+        teacher_z = self.embed_with(self._teacher, batch)
+        whole = self._whole_gallery
+        nearest = whole.nearest(teacher_z) if whole.records_topk else whole.scores(teacher_z).argmax(dim=1)
+        return whole.rows(nearest)
 
     def in_queue_phase(self) -> bool:
         if self.window == 0:
@@ -115,7 +147,7 @@ class TCR(Adapter):
 
     # -- the objective ------------------------------------------------------------------------
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
-        vb = self.virtual_batch(z)
+        vb = self.virtual_batch(z, self.teacher_candidates(batch) if self.has_teacher else None)
         refined = z @ vb.all_c.T / self.temperature
         ent = entropy(refined)
         if step == 0 and self.in_queue_phase():
@@ -135,11 +167,22 @@ class TCR(Adapter):
         return loss, vb.scores
 
     # -- state ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """Move the EMA teacher toward the weights the optimizer just wrote."""
+        if not self.has_teacher:
+            return
+        m = self.teacher_momentum
+        for ema, param in zip(self._teacher, self.params, strict=True):
+            ema.mul_(m).add_(param.detach(), alpha=1 - m)
+
     def reset_state(self) -> None:
         self.queue.clear()
         self.queries_seen = 0
         self._window_z = torch.empty(0, self.gallery.dim, device=self.gallery.device)
         self._window_c = torch.empty(0, self.gallery.dim, device=self.gallery.device)
+        #: the EMA teacher's copies of :attr:`params` (empty without a teacher)
+        self._teacher = [s.clone() for s in self._source] if self.has_teacher else []
 
     def extra_state(self) -> dict[str, Any]:
         return {
@@ -147,9 +190,19 @@ class TCR(Adapter):
             "queries_seen": self.queries_seen,
             "window_z": self._window_z,
             "window_c": self._window_c,
+            "teacher": [t.clone() for t in self._teacher],
         }
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
+        teacher = state.get("teacher", [])
+        if len(teacher) != len(self._teacher):
+            raise ValueError(
+                f"state holds {len(teacher)} EMA teacher tensors, this adapter expects "
+                f"{len(self._teacher)} (teacher_momentum={self.teacher_momentum})"
+            )
         self.queue.load(state["queue"])
         self.queries_seen = state["queries_seen"]
         self._window_z, self._window_c = state["window_z"], state["window_c"]
+        if self.has_teacher:
+            pairs = zip(teacher, self._source, strict=True)
+            self._teacher = [t.to(s.device, s.dtype, copy=True) for t, s in pairs]
