@@ -208,36 +208,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--suite", default=None, help="scenes-qs-image | scenes-qs-text | scenes-qs")
     parser.add_argument("--shifts", default=None, help="comma list NAME@SEV (instead of --suite)")
-    parser.add_argument("--direction", choices=("i2t", "t2i"), default=None, help="direction for --shifts")
+    parser.add_argument(
+        "--scenario", default=None, help="diverse | continual | gradual: a long mixed stream with probes"
+    )
+    parser.add_argument(
+        "--direction", choices=("i2t", "t2i"), default=None, help="direction for --shifts or --scenario"
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of --scenario continual (3)")
+    parser.add_argument(
+        "--probe-every", type=int, default=None, help="--scenario: a clean probe batch every n batches (4)"
+    )
+    parser.add_argument(
+        "--reset", default=None, help="--scenario: continual (default), episodic, N, drift or drift:K"
+    )
     parser.add_argument("--model", default="scenes")
     parser.add_argument("--dataset", default="scenes")
     parser.add_argument("--methods", default="all", help="comma list, or all")
     parser.add_argument("--seeds", default="0", help="comma list of stream seeds, e.g. 0,1,2")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--t2i-queries", type=int, default=None, help="caption queries per t2i run (subset)")
-    parser.add_argument("--i2t-queries", type=int, default=None, help="image queries per i2t run (subset)")
+    parser.add_argument(
+        "--t2i-queries", type=int, default=None, help="caption queries per t2i run (subset; --scenario: 256)"
+    )
+    parser.add_argument(
+        "--i2t-queries", type=int, default=None, help="image queries per i2t run (subset; --scenario: 256)"
+    )
     parser.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
     parser.set_defaults(func=cmd_bench)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def _methods_and_seeds(args: argparse.Namespace) -> tuple[list[str], list[int]]:
+    """The checked --methods and --seeds lists."""
     from qshift.methods import names as method_names
 
-    if (args.suite is None) == (args.shifts is None):
-        raise UsageError("give exactly one of --suite or --shifts")
-    t2i_queries, i2t_queries = args.t2i_queries, args.i2t_queries
-    if args.suite is not None:
-        chosen = suite(args.suite)
-        model, dataset, cells = chosen.model, chosen.dataset, chosen.cells
-        t2i_queries = t2i_queries if t2i_queries is not None else chosen.t2i_queries
-        i2t_queries = i2t_queries if i2t_queries is not None else chosen.i2t_queries
-    else:
-        if args.direction is None:
-            raise UsageError("--shifts needs --direction i2t or t2i")
-        model, dataset = args.model, args.dataset
-        cells = tuple((args.direction, parse_shift(s)) for s in args.shifts.split(",") if s.strip())
     methods = (
         method_names() if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
     )
@@ -250,6 +254,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         raise UsageError(f"--seeds expects a comma list of integers, got {args.seeds!r}") from None
+    return methods, seeds
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if sum(flag is not None for flag in (args.suite, args.shifts, args.scenario)) != 1:
+        raise UsageError("give exactly one of --suite, --shifts or --scenario")
+    methods, seeds = _methods_and_seeds(args)
+    if args.scenario is not None:
+        from qshift.scenarios import cmd_scenario
+
+        return cmd_scenario(args, methods, seeds)
+    for flag, value in (
+        ("--rounds", args.rounds),
+        ("--probe-every", args.probe_every),
+        ("--reset", args.reset),
+    ):
+        if value is not None:
+            raise UsageError(f"{flag} applies to --scenario runs only")
+    t2i_queries, i2t_queries = args.t2i_queries, args.i2t_queries
+    if args.suite is not None:
+        chosen = suite(args.suite)
+        model, dataset, cells = chosen.model, chosen.dataset, chosen.cells
+        t2i_queries = t2i_queries if t2i_queries is not None else chosen.t2i_queries
+        i2t_queries = i2t_queries if i2t_queries is not None else chosen.i2t_queries
+    else:
+        if args.direction is None:
+            raise UsageError("--shifts needs --direction i2t or t2i")
+        model, dataset = args.model, args.dataset
+        cells = tuple((args.direction, parse_shift(s)) for s in args.shifts.split(",") if s.strip())
     rows = run_bench(
         model,
         dataset,

@@ -206,3 +206,148 @@ def plot_geometry(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+# -- scenario suites (``qshift bench --scenario``, issue 7) -----------------------------------------
+#: (header, row field) of the scenario tables
+SCENARIO_COLUMNS = (
+    ("R@1", "r1"),
+    ("first round", "first_round_r1"),
+    ("last round", "last_round_r1"),
+    ("probe R@1", "probe_r1"),
+    ("source probe R@1", "source_probe_r1"),
+    ("forgetting", "forgetting"),
+    ("drift resets", "drift_resets"),
+)
+#: extra columns when a run measured gradient angles (tcr-gd)
+ANGLE_COLUMNS = (("angles > 90° (%)", "share_over_90"), ("mean angle (°)", "mean_angle"))
+
+
+def scenario_groups(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Scenario rows by (stream label, direction), in first-seen order; other rows are skipped."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if "stream" in row:
+            groups[(row["stream"], row["direction"])].append(row)
+    return dict(groups)
+
+
+def _variants(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows by table label (method and its non-default settings), in first-seen order."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        out[row.get("variant", row["method"])].append(row)
+    return dict(out)
+
+
+def _scenario_cell(rows: Sequence[dict[str, Any]], field: str) -> str:
+    """Mean ± std over seeds of ``field`` (angle statistics read from ``angle_stats``); – if absent."""
+    values = [row[field] if field in row else (row.get("angle_stats") or {}).get(field) for row in rows]
+    present = [float(v) for v in values if v is not None]
+    return _fmt(*_mean_std(present), len(present)) if present else "–"
+
+
+def scenario_table(rows: Iterable[dict[str, Any]]) -> str:
+    """One markdown table per scenario stream and direction: rows methods, columns the stream's R@1s."""
+    parts = []
+    for (stream, direction), group in scenario_groups(rows).items():
+        columns = SCENARIO_COLUMNS + (ANGLE_COLUMNS if any(r.get("angle_stats") for r in group) else ())
+        header = ["Method", *(name for name, _ in columns)]
+        lines = [
+            f"### {stream} {direction} (probe every {group[0]['probe_every']} batches)",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        for variant, runs in _variants(group).items():
+            cells = [_scenario_cell(runs, field) for _, field in columns]
+            lines.append("| " + " | ".join([variant, *cells]) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def write_scenario_tables(rows: Sequence[dict[str, Any]], out_dir: Path) -> Path:
+    """``scenarios.md``: :func:`scenario_table` of every scenario row."""
+    path = out_dir / "scenarios.md"
+    path.write_text(scenario_table(rows))
+    return path
+
+
+def _segment_ticks(labels: Sequence[str], limit: int = 48) -> list[tuple[int, str]]:
+    """(index, label) where the label changes; past ``limit`` ticks, where the shift name changes."""
+
+    def changes(names: Sequence[str]) -> list[tuple[int, str]]:
+        return [(i, name) for i, name in enumerate(names) if i == 0 or name != names[i - 1]]
+
+    ticks = changes(labels)
+    return ticks if len(ticks) <= limit else changes([label.split("@")[0] for label in labels])
+
+
+def plot_stream(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """R@1 of every adapted batch over one stream, per method (mean over seeds), probes as markers.
+
+    Filled markers: the adapted model on the clean probe batches; black crosses: the source
+    model on the same probes. Ticks mark where the batches' shift label changes.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def mean_series(runs: Sequence[dict[str, Any]], probe: bool, key: str = "r1") -> tuple[list, list]:
+        per_index: dict[int, list[float]] = defaultdict(list)
+        for run in runs:
+            for point in run["series"]:
+                if point["probe"] == probe and key in point:
+                    per_index[point["i"]].append(point[key])
+        xs = sorted(per_index)
+        return xs, [statistics.fmean(per_index[x]) for x in xs]
+
+    variants = _variants(rows)
+    length = max(len(r["series"]) for r in rows)
+    fig, ax = plt.subplots(figsize=(min(24, max(8, 0.06 * length)), 4.5))
+    for variant, runs in variants.items():
+        (line,) = ax.plot(*mean_series(runs, False), linewidth=1, label=variant)
+        ax.plot(*mean_series(runs, True), "o", markersize=4, color=line.get_color(), markeredgecolor="k")
+    first = next(iter(variants.values()))
+    ax.plot(*mean_series(first, True, "source_r1"), "kx", markersize=5, label="source model on probes")
+    labels = [p["label"] for p in rows[0]["series"] if not p["probe"]]
+    positions = [p["i"] for p in rows[0]["series"] if not p["probe"]]
+    ticks = _segment_ticks(labels)
+    ax.set_xticks([positions[i] for i, _ in ticks])
+    ax.set_xticklabels([label for _, label in ticks], rotation=90, fontsize=6)
+    for i, _ in ticks[1:]:
+        ax.axvline(positions[i] - 0.5, color="0.85", linewidth=0.5, zorder=0)
+    ax.set_ylabel("R@1 (%)")
+    seeds = len({r["seed"] for r in rows})
+    ax.set_title(f"{rows[0]['stream']} {rows[0]['direction']}: R@1 per batch (mean of {seeds} seed(s))")
+    ax.legend(fontsize=7, ncol=min(4, len(variants) + 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_angles(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Histogram of the measured gradient angles (g_a vs g_k) per method, seeds pooled; 90° marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for variant, runs in _variants(rows).items():
+        angles = [a for run in runs for a in run.get("angles") or ()]
+        if angles:
+            over = 100 * sum(a > 90 for a in angles) / len(angles)
+            label = f"{variant}: {over:.0f}% > 90°, mean {statistics.fmean(angles):.1f}°"
+            ax.hist(angles, bins=range(0, 181, 5), alpha=0.6, label=label)
+    ax.axvline(90, color="k", linestyle="--", linewidth=1)
+    ax.set_xlabel("angle between adaptation and knowledge gradients (°)")
+    ax.set_ylabel("steps")
+    ax.set_title(f"{rows[0]['stream']} {rows[0]['direction']}: gradient angles")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
