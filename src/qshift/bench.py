@@ -79,6 +79,23 @@ def query_data(full: RetrievalDataset, direction: str, subset: np.ndarray | None
     return full.subset_texts(subset) if direction == "t2i" else full.subset_images(subset)
 
 
+def open_run(
+    model: DualEncoder | str, dataset: RetrievalDataset | str, hparams: dict[str, Any], out: Path
+) -> tuple[Any, str | None, DualEncoder, RetrievalDataset, str, str]:
+    """What every bench run starts from: the result store in ``out``, the hyper-parameter key,
+    the loaded encoder and dataset, and the names its rows record (spec or object name)."""
+    from qshift.api import resolve
+    from qshift.results import ResultStore
+
+    out.mkdir(parents=True, exist_ok=True)
+    store = ResultStore(out / "results.jsonl")
+    hp_key = json.dumps(hparams, sort_keys=True) if hparams else None
+    encoder, full = resolve(model, dataset)
+    model_name = model if isinstance(model, str) else encoder.name
+    dataset_name = dataset if isinstance(dataset, str) else full.name
+    return store, hp_key, encoder, full, model_name, dataset_name
+
+
 def run_bench(
     model: DualEncoder | str,
     dataset: RetrievalDataset | str,
@@ -99,18 +116,13 @@ def run_bench(
     ``model`` and ``dataset`` are specs or loaded objects; rows record the spec (or the
     object's name).
     """
-    from qshift.api import embed_gallery, evaluate, resolve
+    from qshift.api import embed_gallery, evaluate
     from qshift.data.queries import QueryBatches
-    from qshift.results import ResultStore, plot_bars, plot_geometry, write_tables
+    from qshift.results import plot_bars, plot_geometry, write_tables
     from qshift.shifts import streams
 
-    out.mkdir(parents=True, exist_ok=True)
-    store = ResultStore(out / "results.jsonl")
     hp = hparams or {}
-    hp_key = json.dumps(hp, sort_keys=True) if hp else None
-    encoder, full = resolve(model, dataset)
-    model = model if isinstance(model, str) else encoder.name
-    dataset = dataset if isinstance(dataset, str) else full.name
+    store, hp_key, encoder, full, model, dataset = open_run(model, dataset, hp, out)
     subsets = {
         "t2i": query_subset(full.num_texts, t2i_queries),
         "i2t": query_subset(full.num_images, i2t_queries),

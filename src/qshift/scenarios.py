@@ -233,20 +233,14 @@ def run_scenario(
     whole). Returns the scenario rows of ``out/results.jsonl``.
     """
     from qshift import distributed
-    from qshift.api import embed_gallery, resolve
-    from qshift.bench import _method_hparams, materialise, query_data, query_subset
+    from qshift.api import embed_gallery
+    from qshift.bench import _method_hparams, materialise, open_run, query_data, query_subset
     from qshift.data.queries import QueryBatches
     from qshift.engine import reset_interval
-    from qshift.results import ResultStore
 
     reset_interval(reset)  # a bad policy fails before any work
-    out.mkdir(parents=True, exist_ok=True)
-    store = ResultStore(out / "results.jsonl")
     hp = hparams or {}
-    hp_key = json.dumps(hp, sort_keys=True) if hp else None
-    encoder, full = resolve(model, dataset)
-    model = model if isinstance(model, str) else encoder.name
-    dataset = dataset if isinstance(dataset, str) else full.name
+    store, hp_key, encoder, full, model, dataset = open_run(model, dataset, hp, out)
     direction = chosen.direction
     total = full.num_images if direction == "i2t" else full.num_texts
     data = query_data(full, direction, query_subset(total, queries))
