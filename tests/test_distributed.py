@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,17 +27,20 @@ from qshift.gallery import TOPK_THRESHOLD, Gallery, TopK
 from qshift.methods.losses import entropy
 from qshift.metrics import RetrievalMetrics, TopKMetrics
 
-from toys import ToyDualEncoder, ToyEncoder, ToyImageEncoder, toy_batches, toy_dataset, toy_gallery
+from toys import (
+    ToyDualEncoder,
+    ToyEncoder,
+    ToyImageEncoder,
+    free_port,
+    join_as_rank,
+    toy_batches,
+    toy_dataset,
+    toy_gallery,
+)
 
 #: the last batch holds one query, so rank 1 of 2 gets none
 SIZES = [16, 15, 1]
 TOL = {"atol": 2e-5, "rtol": 1e-4}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- single-process pieces ------------------------------------------------------------------------------
@@ -247,15 +249,7 @@ def _run_evaluate() -> dict:
 
 def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
     """One rank: join the gloo group the way torchrun describes it, run everything, save."""
-    torch.set_num_threads(1)
-    if world_size > 1:
-        os.environ.update(
-            RANK=str(rank),
-            LOCAL_RANK=str(rank),
-            WORLD_SIZE=str(world_size),
-            MASTER_ADDR="127.0.0.1",
-            MASTER_PORT=str(port),
-        )
+    join_as_rank(rank, world_size, port)
     with distributed.torchrun_session() as world:
         assert world.size == world_size and world.rank == rank
         result = {"methods": _run_methods(), "evaluate": _run_evaluate(), "gradients": _gradients()}

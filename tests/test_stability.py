@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from qshift.methods.params import norm_parameters
 from qshift.shifts import streams
 from qshift.shifts.spec import ShiftSpec
 
-from toys import ToyDualEncoder, ToyEncoder, toy_batches, toy_dataset, toy_gallery
+from toys import ToyDualEncoder, ToyEncoder, free_port, join_as_rank, toy_batches, toy_dataset, toy_gallery
 
 
 def shifted(sizes: list[int], seed: int = 2) -> list[torch.Tensor]:
@@ -270,12 +268,6 @@ def test_evaluate_takes_the_drift_policy():
 
 
 # -- torchrun ---------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _stability_runs() -> dict:
     """Anchor (Tent, TCR with a teacher) and a drift stream; rank 1 gets no query of the last batch."""
     out = {}
@@ -296,15 +288,7 @@ def _stability_runs() -> dict:
 
 
 def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    if world_size > 1:
-        os.environ.update(
-            RANK=str(rank),
-            LOCAL_RANK=str(rank),
-            WORLD_SIZE=str(world_size),
-            MASTER_ADDR="127.0.0.1",
-            MASTER_PORT=str(port),
-        )
+    join_as_rank(rank, world_size, port)
     with distributed.torchrun_session():
         torch.save(_stability_runs(), Path(out_dir) / f"w{world_size}_rank{rank}.pt")
 
@@ -313,9 +297,7 @@ def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
 def test_two_processes_match_one_with_anchor_teacher_and_drift(tmp_path):
     """The anchor's gradient counts once under torchrun: W = 2 reproduces the 1-process run."""
     for world_size in (1, 2):
-        torch.multiprocessing.spawn(
-            _worker, args=(world_size, _free_port(), str(tmp_path)), nprocs=world_size
-        )
+        torch.multiprocessing.spawn(_worker, args=(world_size, free_port(), str(tmp_path)), nprocs=world_size)
     one = torch.load(tmp_path / "w1_rank0.pt", weights_only=False)
     for rank in (0, 1):
         two = torch.load(tmp_path / f"w2_rank{rank}.pt", weights_only=False)
