@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -213,6 +214,17 @@ def test_pretrain_smoke_run_writes_loadable_weights(tmp_path):
         tmp_path / "b", seed=0, steps=10, batch_size=8, train_images=16, vit=tiny, progress=False
     )
     assert again.read_bytes() == weights.read_bytes()
+    meta = json.loads(weights.with_suffix(".json").read_text())["train"]
+    assert (meta["precision"], meta["hard_negatives"], meta["render_size"]) == ("bf16", True, 128)
+
+
+def test_pretrain_rejects_bad_precision_and_a_render_below_the_model_input(tmp_path):
+    tiny = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2)
+    kw = dict(steps=1, batch_size=4, train_images=4, vit=tiny, progress=False)
+    with pytest.raises(ValueError, match="precision"):
+        pretrain_scenes(tmp_path, precision="fp8", **kw)
+    with pytest.raises(ValueError, match="render-size 16"):
+        pretrain_scenes(tmp_path, render_size=16, **kw)
 
 
 def test_patch_labels_mark_the_patches_each_object_covers():

@@ -30,8 +30,10 @@ from torch import nn
 from tqdm import tqdm
 
 from qshift.data.base import RetrievalDataset
+from qshift.data.scene_negatives import hard_negative_caption
 from qshift.data.scenes import (
     COLOURS,
+    RAW_SIZE,
     SHAPES,
     SIZES,
     SPLIT_SIZES,
@@ -51,6 +53,7 @@ from qshift.encoders.scenes import (
 from qshift.encoders.vit import ViTConfig
 
 WEIGHTS_NAME = "scenes_source.safetensors"
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class TrainConfig:
     """Hyper-parameters of one pretraining run (stored in the JSON next to the weights)."""
 
     seed: int = 0
-    steps: int = 1000
+    steps: int = 1300
     minutes: float | None = None
     batch_size: int = 128
     train_images: int = SPLIT_SIZES["train"]
@@ -70,6 +73,9 @@ class TrainConfig:
     augment: bool = True
     workers: int = 1
     dense_weight: float = 1.0
+    hard_negatives: bool = True
+    precision: str = "bf16"
+    render_size: int = 128
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -151,10 +157,14 @@ def augment_image(image: np.ndarray, rng: np.random.Generator, clean: float = 0.
 
 
 def training_batch(
-    scenes: Sequence[Scene], image_size: int, seeds: Sequence[int], augment: bool
+    scenes: Sequence[Scene], image_size: int, seeds: Sequence[int], augment: bool, render_size: int = RAW_SIZE
 ) -> torch.Tensor:
-    """Render at the raw 224 px, resize to the model resolution, (optionally) augment, normalise."""
-    images = resize_images([render_scene(scene) for scene in scenes], image_size)
+    """Render at ``render_size``, resize to the model resolution, (optionally) augment, normalise.
+
+    Rendering at 128 instead of the raw 224 px costs a quarter of the time and, after the area
+    resize to 64 px, differs from the 224-px path by about 2/255 per pixel on average.
+    """
+    images = resize_images([render_scene(scene, render_size) for scene in scenes], image_size)
     if augment:
         images = np.stack(
             [augment_image(img, np.random.default_rng(s)) for img, s in zip(images, seeds, strict=True)]
@@ -230,7 +240,9 @@ class SceneStream(torch.utils.data.IterableDataset):
                 continue
             seeds = np.random.SeedSequence([seed, 103, step]).generate_state(bs)
             batch = [self.scenes[i] for i in idx]
-            images = training_batch(batch, self.image_size, seeds.tolist(), self.cfg.augment)
+            images = training_batch(
+                batch, self.image_size, seeds.tolist(), self.cfg.augment, self.cfg.render_size
+            )
             labels = torch.from_numpy(np.stack([patch_labels(sc, self.grid) for sc in batch]))
             yield torch.from_numpy(idx), torch.from_numpy(slots), images, labels
 
@@ -302,11 +314,28 @@ def _optimizer(
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98))
 
 
-def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE over a batch of matching (image, caption) pairs."""
-    logits = logit_scale.exp() * F.normalize(image_emb, dim=-1) @ F.normalize(text_emb, dim=-1).T
+def clip_loss(
+    image_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    logit_scale: torch.Tensor,
+    negative_emb: torch.Tensor | None = None,
+    negative_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Symmetric InfoNCE over a batch of matching (image, caption) pairs.
+
+    ``negative_emb`` (B, D) adds one hard-negative caption per image to the image-to-text
+    softmax (as extra gallery columns; ``negative_mask`` False drops missing ones).
+    """
+    image_emb = F.normalize(image_emb, dim=-1)
+    logits = logit_scale.exp() * image_emb @ F.normalize(text_emb, dim=-1).T
     labels = torch.arange(len(logits), device=logits.device)
-    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+    i2t = logits
+    if negative_emb is not None:
+        extra = logit_scale.exp() * image_emb @ F.normalize(negative_emb, dim=-1).T
+        if negative_mask is not None:
+            extra = extra.masked_fill(~negative_mask[None, :], float("-inf"))
+        i2t = torch.cat([logits, extra], dim=1)
+    return 0.5 * (F.cross_entropy(i2t, labels) + F.cross_entropy(logits.T, labels))
 
 
 def _check(cfg: TrainConfig) -> None:
@@ -319,15 +348,30 @@ def _check(cfg: TrainConfig) -> None:
         raise ValueError(f"--minutes must be positive, got {cfg.minutes}")
     if cfg.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {cfg.workers}")
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
 
 
-def _training_captions(texts: Sequence[str], cfg: TrainConfig) -> list[str]:
-    """``captions_per_image`` seeded picks among each image's 5 captions, image-major."""
+def _training_slots(cfg: TrainConfig) -> np.ndarray:
+    """(train_images, captions_per_image) seeded picks among each image's 5 captions."""
     rng = np.random.default_rng([cfg.seed, 101])
-    k = cfg.captions_per_image
-    return [
-        texts[5 * i + int(j)] for i in range(cfg.train_images) for j in rng.choice(5, size=k, replace=False)
-    ]
+    return np.stack(
+        [rng.choice(5, size=cfg.captions_per_image, replace=False) for _ in range(cfg.train_images)]
+    )
+
+
+def _negative_features(
+    encoder: SceneEncoder, scenes: Sequence[Scene], slots: np.ndarray, cfg: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MiniLM features (N, k, 384) of one hard-negative caption per training caption, and a found-mask."""
+    texts, found = [], []
+    for i, row in enumerate(tqdm(slots, desc="hard negatives", unit="image")):
+        for slot in row:
+            caption = hard_negative_caption(scenes[i], "train", i, int(slot), cfg.seed)
+            found.append(caption is not None)
+            texts.append(caption if caption is not None else "")
+    feats = caption_features(encoder, texts).view(*slots.shape, -1)
+    return feats, torch.tensor(found).view(*slots.shape)
 
 
 def pretrain_scenes(
@@ -351,10 +395,16 @@ def pretrain_scenes(
     _check(cfg)
     torch.manual_seed(seed)
     vit = vit or ViTConfig()
+    if cfg.render_size < vit.image_size:
+        raise ValueError(f"--render-size {cfg.render_size} is below the model's {vit.image_size}-px input")
     data = scenes_split("train", cfg.train_images, seed, variants=False)
+    scenes = generate_scenes("train", cfg.train_images, seed)
     encoder = SceneEncoder(vit)
     k = cfg.captions_per_image
-    feats = caption_features(encoder, _training_captions(data.texts, cfg)).view(cfg.train_images, k, -1)
+    slots = _training_slots(cfg)
+    texts = [data.texts[5 * i + int(j)] for i, row in enumerate(slots) for j in row]
+    feats = caption_features(encoder, texts).view(cfg.train_images, k, -1)
+    negatives = _negative_features(encoder, scenes, slots, cfg) if cfg.hard_negatives else None
     encoder.text.model.requires_grad_(False)
     text_head = StandardisedProjection(encoder.text.proj, feats.view(-1, feats.shape[-1]))
     dense_head = DenseHead(vit.width)
@@ -364,8 +414,10 @@ def pretrain_scenes(
         module.to(device)
     logit_scale.data = logit_scale.data.to(device)
     feats = feats.to(device)
+    if negatives is not None:
+        negatives = (negatives[0].to(device), negatives[1].to(device))
     opt = _optimizer([encoder.vision, encoder.text.proj, dense_head], [logit_scale], cfg)
-    stream = SceneStream(generate_scenes("train", cfg.train_images, seed), k, cfg, vit)
+    stream = SceneStream(scenes, k, cfg, vit)
     # spawn, not fork: forking after torch/tokenizer threads exist can deadlock the worker
     loader = torch.utils.data.DataLoader(
         stream,
@@ -376,6 +428,11 @@ def pretrain_scenes(
         prefetch_factor=4 if cfg.workers else None,
     )
     encoder.vision.train()
+    # bf16 autocast runs the ViT's matmuls in bfloat16 (CPUs with AVX512-BF16/AMX, and GPUs);
+    # the losses, the text projection and the optimizer stay in float32
+    autocast = torch.autocast(
+        torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"
+    )
     start = time.monotonic()
     bar = tqdm(total=None if minutes else steps, desc="pretrain scenes", unit="step", disable=not progress)
     step = 0
@@ -385,12 +442,19 @@ def pretrain_scenes(
             break
         for group in opt.param_groups:
             group["lr"] = cfg.lr * _lr_factor(done, cfg.warmup)
-        tokens = encoder.vision.tokens(images.to(device))
-        loss = clip_loss(
-            encoder.vision.pool(tokens), text_head(feats[idx.to(device), slots.to(device)]), logit_scale
-        )
+        idx, slots = idx.to(device), slots.to(device)
+        with autocast:
+            tokens = encoder.vision.tokens(images.to(device))
+            image_emb = encoder.vision.pool(tokens).float()
+            patches = encoder.vision.ln_post(tokens[:, -vit.num_patches :]).float()
+        hard = {}
+        if negatives is not None:
+            hard = {
+                "negative_emb": text_head(negatives[0][idx, slots]),
+                "negative_mask": negatives[1][idx, slots],
+            }
+        loss = clip_loss(image_emb, text_head(feats[idx, slots]), logit_scale, **hard)
         if cfg.dense_weight:
-            patches = encoder.vision.ln_post(tokens[:, -vit.num_patches :])
             loss = loss + cfg.dense_weight * dense_head.loss(patches, labels.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -476,6 +540,9 @@ def _run(args: argparse.Namespace) -> int:
         train_images=args.train_images,
         augment=not args.no_augment,
         workers=args.workers,
+        precision=args.precision,
+        render_size=args.render_size,
+        hard_negatives=not args.no_hard_negatives,
     )
     print(f"wrote {weights} and {config_path(weights)}")
     if not args.no_eval:
@@ -503,6 +570,15 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--workers", type=int, default=TrainConfig.workers, help="render processes (0: in-process)"
     )
+    p.add_argument(
+        "--precision", choices=PRECISIONS, default=TrainConfig.precision, help="ViT precision (autocast)"
+    )
+    p.add_argument(
+        "--render-size", type=int, default=TrainConfig.render_size, help="training render resolution (px)"
+    )
     p.add_argument("--no-augment", action="store_true", help="train on clean renders only (ablation)")
+    p.add_argument(
+        "--no-hard-negatives", action="store_true", help="no swapped-attribute negative captions (ablation)"
+    )
     p.add_argument("--no-eval", action="store_true", help="skip the validation R@1 at the end")
     p.set_defaults(func=_run)

@@ -1,0 +1,62 @@
+"""Hard-negative captions for scenes pretraining: false, and worded like the true caption."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from qshift.data.scene_negatives import describes, hard_negative_caption
+from qshift.data.scenes import _PURPOSE_CAPTIONS, caption_plans, generate_scenes, scene_rng, scenes_split
+from qshift.pretrain import clip_loss
+
+
+def _plans(scenes, split="train"):
+    return [caption_plans(s, scene_rng(0, split, i, _PURPOSE_CAPTIONS)) for i, s in enumerate(scenes)]
+
+
+def test_every_caption_describes_its_own_scene():
+    scenes = generate_scenes("train", 40, seed=0)
+    for scene, plans in zip(scenes, _plans(scenes), strict=True):
+        assert all(describes(plan, scene, scene) for plan in plans)
+
+
+def test_describes_rejects_a_changed_shape_and_a_wrong_count():
+    scene = next(s for s in generate_scenes("train", 50, seed=0) if len(s.objects) == 2)
+    plan = caption_plans(scene, scene_rng(0, "train", 0, _PURPOSE_CAPTIONS))[0]  # a full caption
+    changed = dataclasses.replace(
+        scene,
+        objects=(
+            dataclasses.replace(
+                scene.objects[0], shape="moon" if scene.objects[0].shape != "moon" else "ring"
+            ),
+        )
+        + scene.objects[1:],
+    )
+    assert not describes(plan, scene, changed)
+    assert not describes(plan, scene, dataclasses.replace(scene, objects=scene.objects[:1]))
+
+
+def test_hard_negatives_are_deterministic_false_and_differ_from_the_true_caption():
+    n = 30
+    scenes = generate_scenes("train", n, seed=0)
+    texts = scenes_split("train", n, seed=0, variants=False).texts
+    found = 0
+    for i, scene in enumerate(scenes):
+        for slot in range(5):
+            negative = hard_negative_caption(scene, "train", i, slot)
+            assert negative == hard_negative_caption(scene, "train", i, slot)
+            if negative is None:
+                continue
+            found += 1
+            assert negative != texts[5 * i + slot]
+    assert found >= 0.9 * 5 * n
+
+
+def test_clip_loss_hard_negatives_only_touch_the_image_to_text_side():
+    torch.manual_seed(0)
+    img, txt, neg = torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8)
+    scale = torch.tensor(2.0)
+    plain = clip_loss(img, txt, scale)
+    assert clip_loss(img, txt, scale, neg, torch.zeros(4, dtype=torch.bool)) == plain
+    assert clip_loss(img, txt, scale, neg) > plain  # extra negatives can only raise the i2t loss
