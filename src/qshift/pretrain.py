@@ -446,7 +446,8 @@ def pretrain_scenes(
         with autocast:
             tokens = encoder.vision.tokens(images.to(device))
             image_emb = encoder.vision.pool(tokens).float()
-            patches = encoder.vision.ln_post(tokens[:, -vit.num_patches :]).float()
+            if cfg.dense_weight:
+                patches = encoder.vision.ln_post(tokens[:, -vit.num_patches :]).float()
         hard = {}
         if negatives is not None:
             hard = {
