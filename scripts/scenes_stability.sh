@@ -1,23 +1,66 @@
 #!/usr/bin/env bash
-# Issue 7's measurements on scenes (docs/results-diverse.md): continual (16 corruptions x 3
-# rounds at severity 5), diverse (every query its own corruption, severity 3-5; 3 stream seeds)
-# and gradual (severity 1->5->1 per corruption) image-query streams, for the baselines, TCR, its
-# stability options and tcr-gd. Every bench call is resumable: rerun the script after a kill.
-# Usage: bash scripts/scenes_stability.sh [OUT_DIR]   (about 70 one-thread CPU-minutes)
+# Issue 7's measurements on scenes (docs/results-diverse.md): continual (the shifts back to back,
+# 3 rounds, severity 5), diverse (every query its own shift, severity 3-5) and gradual
+# (severity 1->5->1 per shift) streams, for the baselines, TCR, its stability options and tcr-gd,
+# with image queries (i2t: the 16 corruptions) and text queries (t2i: the 15 text shifts).
+# Every bench call is resumable: rerun the script after a kill.
+# Usage: bash scripts/scenes_stability.sh [OUT_DIR [PART ...]]
+#   PART: i2t-continual i2t-diverse i2t-gradual t2i-continual t2i-diverse (default: these, in
+#   turn), or extra (more seeds and anchors, not yet measured). Each part writes its own folders,
+#   so parts may run side by side in separate processes. Minutes of one thread on a 2-core AMD
+#   EPYC, sharing the CPU with other runs (session 4): i2t-continual 66, i2t-diverse 43,
+#   i2t-gradual 16, t2i-continual 43, t2i-diverse 14.
 set -euo pipefail
 out=${1:-runs/stability}
-q=(--direction i2t --i2t-queries 128)
+shift || true
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(i2t-continual i2t-diverse i2t-gradual t2i-continual t2i-diverse)
 
-continual() { qshift bench --scenario continual --rounds 3 "${q[@]}" --seeds 0 --out "$out/continual" "$@"; }
-diverse() { qshift bench --scenario diverse "${q[@]}" --seeds 0,1,2 --out "$out/diverse" "$@"; }
+bench() {  # bench DIRECTION SCENARIO SEEDS ARGS...
+  local direction=$1 scenario=$2 seeds=$3
+  shift 3
+  local rounds=()
+  [ "$scenario" = continual ] && rounds=(--rounds 3)
+  qshift bench --scenario "$scenario" "${rounds[@]}" --direction "$direction" --i2t-queries 128 \
+    --t2i-queries 128 --seeds "$seeds" --out "$out/$direction-$scenario" "$@"
+}
 
-# most important first, so that a cut-short run still answers the issue's questions
-continual --methods source,tent,eata,sar,tcr,tcr-gd
-diverse --methods source,tcr,tcr-gd
-continual --methods tcr-gd --hparam projection=none   # TCR's own steps; measures the angles only
-continual --methods tcr,tcr-gd --reset drift
-continual --methods tcr-gd --hparam anchor=0.1
-diverse --methods tcr-gd --hparam anchor=0.1
-continual --methods tcr-gd --hparam teacher_momentum=0.99
-qshift bench --scenario diverse "${q[@]}" --seeds 0 --out "$out/diverse" --methods tent,eata,sar
-qshift bench --scenario gradual "${q[@]}" --seeds 0 --out "$out/gradual" --methods source,tcr,tcr-gd
+i2t-continual() {  # most important first, so that a cut-short run still answers the issue
+  bench i2t continual 0 --methods source,tent,eata,sar,tcr,tcr-gd
+  bench i2t continual 0 --methods tcr-gd --hparam anchor=0.1
+  bench i2t continual 0 --methods tcr,tcr-gd --reset drift
+  bench i2t continual 0 --methods tcr-gd --hparam projection=none  # TCR's own steps: its angles
+  bench i2t continual 0 --methods tcr-gd --hparam projection=per_tensor
+  bench i2t continual 0 --methods tcr-gd --hparam teacher_momentum=0.99
+}
+i2t-diverse() {
+  bench i2t diverse 0,1,2 --methods source,tcr,tcr-gd
+  bench i2t diverse 0,1,2 --methods tcr-gd --hparam anchor=0.1
+  bench i2t diverse 0,1,2 --methods tent,eata,sar
+  bench i2t diverse 0,1,2 --methods tcr-gd --hparam projection=per_tensor
+  bench i2t diverse 0,1,2 --methods tcr-gd --hparam projection=none
+}
+i2t-gradual() {
+  bench i2t gradual 0 --methods source,tcr,tcr-gd
+}
+t2i-continual() {
+  bench t2i continual 0 --methods source,tcr,tent,tcr-gd
+}
+t2i-diverse() {
+  bench t2i diverse 0 --methods source,tcr,tcr-gd
+  bench t2i diverse 0 --methods tcr-gd --hparam anchor=0.1
+}
+
+extra() {
+  bench i2t continual 1,2 --methods source,tent,tcr
+  bench i2t continual 1,2 --methods tcr-gd --hparam anchor=0.1
+  bench i2t gradual 0 --methods tcr-gd --hparam anchor=0.1
+  bench t2i continual 0 --methods tcr-gd --hparam anchor=0.1
+}
+
+for part in "${parts[@]}"; do
+  case $part in
+    i2t-continual | i2t-diverse | i2t-gradual | t2i-continual | t2i-diverse | extra) "$part" ;;
+    *) echo "unknown part: $part" >&2; exit 2 ;;
+  esac
+done

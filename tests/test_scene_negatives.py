@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
-from qshift.data.scene_negatives import describes, hard_negative_caption
+from qshift.data.scene_negatives import MAX_NEGATIVE_VARIANTS, describes, hard_negative_caption
 from qshift.data.scenes import _PURPOSE_CAPTIONS, caption_plans, generate_scenes, scene_rng, scenes_split
 from qshift.pretrain import clip_loss
 
@@ -60,3 +61,30 @@ def test_clip_loss_hard_negatives_only_touch_the_image_to_text_side():
     plain = clip_loss(img, txt, scale)
     assert clip_loss(img, txt, scale, neg, torch.zeros(4, dtype=torch.bool)) == plain
     assert clip_loss(img, txt, scale, neg) > plain  # extra negatives can only raise the i2t loss
+
+
+def test_negative_variants_are_independent_draws_and_out_of_range_variants_fail():
+    scenes = generate_scenes("train", 20, seed=0)
+    pairs = [
+        (
+            hard_negative_caption(s, "train", i, 0, variant=0),
+            hard_negative_caption(s, "train", i, 0, variant=1),
+        )
+        for i, s in enumerate(scenes)
+    ]
+    both = [(a, b) for a, b in pairs if a is not None and b is not None]
+    assert len(both) >= 15
+    assert sum(a != b for a, b in both) >= len(both) // 2  # other swaps, not copies of variant 0
+    with pytest.raises(ValueError, match="variant"):
+        hard_negative_caption(scenes[0], "train", 0, 0, variant=MAX_NEGATIVE_VARIANTS)
+
+
+def test_clip_loss_takes_several_negatives_per_image_as_extra_columns():
+    torch.manual_seed(0)
+    img, txt, neg = torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 3, 8)
+    scale = torch.tensor(2.0)
+    flat = clip_loss(img, txt, scale, neg.reshape(12, 8))
+    assert torch.allclose(clip_loss(img, txt, scale, neg), flat)
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    mask[:, 1:] = False  # keep only the first negative of each image
+    assert torch.allclose(clip_loss(img, txt, scale, neg, mask), clip_loss(img, txt, scale, neg[:, 0]))

@@ -225,6 +225,20 @@ def test_pretrain_rejects_bad_precision_and_a_render_below_the_model_input(tmp_p
         pretrain_scenes(tmp_path, precision="fp8", **kw)
     with pytest.raises(ValueError, match="render-size 16"):
         pretrain_scenes(tmp_path, render_size=16, **kw)
+    with pytest.raises(ValueError, match="negatives-per-caption"):
+        pretrain_scenes(tmp_path, negatives_per_caption=0, **kw)
+    with pytest.raises(ValueError, match="clean-fraction"):
+        pretrain_scenes(tmp_path, clean_fraction=1.5, **kw)
+
+
+def test_pretrain_with_several_negatives_per_caption_and_no_augmentation_runs(tmp_path):
+    tiny = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2)
+    weights = pretrain_scenes(
+        tmp_path, steps=3, batch_size=4, train_images=8, vit=tiny, progress=False,
+        negatives_per_caption=3, clean_fraction=1.0,
+    )  # fmt: skip
+    meta = json.loads(weights.with_suffix(".json").read_text())["train"]
+    assert (meta["negatives_per_caption"], meta["clean_fraction"]) == (3, 1.0)
 
 
 def test_patch_labels_mark_the_patches_each_object_covers():

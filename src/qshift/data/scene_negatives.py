@@ -30,6 +30,8 @@ from qshift.data.scenes import (
 SWAP_WEIGHTS = {"shape": 0.6, "colour": 0.25, "size": 0.15}
 #: the random-stream purpose of the swaps (scenes.py uses 1, 2 and 3-7 for the caption styles)
 _PURPOSE_NEGATIVE = 20
+#: negatives of one caption use the purposes 20 .. 20 + MAX_NEGATIVE_VARIANTS - 1
+MAX_NEGATIVE_VARIANTS = 8
 _VALUES = {"shape": tuple(SHAPES), "colour": tuple(COLOURS), "size": tuple(SIZES)}
 
 
@@ -75,15 +77,18 @@ def _swapped(scene: Scene, plan: CaptionPlan, rng: np.random.Generator) -> Scene
 
 
 def hard_negative_caption(
-    scene: Scene, split: str, index: int, slot: int, seed: int = 0, tries: int = 8
+    scene: Scene, split: str, index: int, slot: int, seed: int = 0, tries: int = 8, variant: int = 0
 ) -> str | None:
     """A false caption worded like caption ``slot`` of scene ``index`` (training style), or None.
 
     The caption generator's random stream is replayed up to ``slot`` so that the negative uses
     the same templates and synonyms up to the swapped word; swaps that happen to stay true of
     the scene (another object has the new attribute) are redrawn, at most ``tries`` times.
+    ``variant`` k draws the k-th independent negative of the same caption.
     """
-    swap_rng = scene_rng(seed, split, index, _PURPOSE_NEGATIVE)
+    if not 0 <= variant < MAX_NEGATIVE_VARIANTS:
+        raise ValueError(f"negative variant must be in [0, {MAX_NEGATIVE_VARIANTS}), got {variant}")
+    swap_rng = scene_rng(seed, split, index, _PURPOSE_NEGATIVE + variant)
     for _ in range(tries):
         rng = scene_rng(seed, split, index, _PURPOSE_CAPTIONS)
         plans = caption_plans(scene, rng)

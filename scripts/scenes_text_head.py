@@ -1,0 +1,119 @@
+"""Is the scenes text head a bottleneck? Refit it on a frozen image tower and score it on **val**.
+
+The shipped model's ViT is frozen; its embeddings of clean training renders are the targets. A
+fresh text head (linear, as shipped, or linear + residual MLP) is fit on the frozen MiniLM
+features of 1-5 captions per training image with symmetric InfoNCE, then val R@1 (both ways) is
+compared with the shipped head's. It wrote the session-4 readings in docs/scenes.md:
+
+    python scripts/scenes_text_head.py --images 6000 --captions 1,3 --epochs 10,30 --mlp
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from qshift.data.scenes import scenes_split
+from qshift.encoders.scenes import load_scenes_encoder
+from qshift.pretrain import StandardisedProjection, caption_features
+
+
+@torch.inference_mode()
+def image_embeddings(encoder, dataset, chunk: int = 500) -> torch.Tensor:
+    """Normalised embeddings of every image of ``dataset`` under the frozen ViT."""
+    n = dataset.num_images
+    parts = [
+        encoder.vision(encoder.prepare_images([dataset.images[i] for i in range(s, min(n, s + chunk))]))
+        for s in range(0, n, chunk)
+    ]
+    return F.normalize(torch.cat(parts), dim=-1)
+
+
+class ResidualMLPHead(nn.Module):
+    """A linear projection plus a GELU MLP on the same standardised features."""
+
+    def __init__(self, feats: torch.Tensor, hidden: int = 1024, out_dim: int = 256):
+        super().__init__()
+        self.linear = StandardisedProjection(nn.Linear(feats.shape[1], out_dim), feats)
+        self.mlp = nn.Sequential(nn.Linear(feats.shape[1], hidden), nn.GELU(), nn.Linear(hidden, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        standard = (x - self.linear.mean) / self.linear.std
+        return self.linear(x) + self.mlp(standard)
+
+
+def fit(
+    head: nn.Module, feats: torch.Tensor, owner: torch.Tensor, images: torch.Tensor, epochs: int, seed: int
+) -> nn.Module:
+    """Symmetric InfoNCE between captions and their frozen images; captions of one image are not negatives."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=0.05)
+    scale = 1 / 0.03
+    for _ in range(epochs):
+        perm = torch.randperm(len(feats), generator=gen)
+        for start in range(0, len(perm), 256):
+            b = perm[start : start + 256]
+            logits = scale * images[owner[b]] @ F.normalize(head(feats[b]), dim=-1).T
+            twins = (owner[b][:, None] == owner[b][None, :]) & ~torch.eye(len(b), dtype=torch.bool)
+            logits = logits.masked_fill(twins, -1e4)
+            labels = torch.arange(len(b))
+            loss = 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return head
+
+
+@torch.no_grad()
+def val_r1(head: nn.Module, feats: torch.Tensor, images: torch.Tensor, dataset) -> tuple[float, float]:
+    """Val R@1 (i2t, t2i) in percent with ``head`` on the val captions' MiniLM features."""
+    sims = images @ F.normalize(head(feats), dim=-1).T
+    image_groups = torch.from_numpy(dataset.image_groups)
+    text_groups = torch.from_numpy(dataset.text_groups)
+    i2t = (text_groups[sims.argmax(1)] == image_groups).float().mean().item()
+    t2i = (image_groups[sims.argmax(0)] == text_groups).float().mean().item()
+    return round(100 * i2t, 1), round(100 * t2i, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default=None, help="scenes weights (default: the shipped ones)")
+    parser.add_argument("--images", type=int, default=6000, help="training images to fit on")
+    parser.add_argument("--captions", default="1,3", help="captions per image to try (1-5)")
+    parser.add_argument("--epochs", default="10,30", help="epoch counts to try")
+    parser.add_argument("--mlp", action="store_true", help="also fit the residual MLP head")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    encoder = load_scenes_encoder(args.weights)
+    train = scenes_split("train", args.images, 0, variants=False)
+    val = scenes_split("val", 1000, 0, variants=False)
+    start = time.time()
+    train_images, val_images = image_embeddings(encoder, train), image_embeddings(encoder, val)
+    print(f"image embeddings in {time.time() - start:.0f}s", flush=True)
+    counts = sorted({int(c) for c in args.captions.split(",")})
+    most = max(counts)
+    texts = [train.texts[5 * i + k] for i in range(args.images) for k in range(most)]
+    feats = caption_features(encoder, texts)
+    slot = torch.arange(most).repeat(args.images)
+    owner = torch.arange(args.images).repeat_interleave(most)
+    val_feats = caption_features(encoder, list(val.texts))
+    print(f"shipped head: val R@1 {val_r1(encoder.text.proj, val_feats, val_images, val)}", flush=True)
+    for count in counts:
+        keep = slot < count
+        for epochs in (int(e) for e in args.epochs.split(",")):
+            heads = {"linear": StandardisedProjection(nn.Linear(feats.shape[1], 256), feats[keep])}
+            if args.mlp:
+                heads["mlp"] = ResidualMLPHead(feats[keep])
+            for name, head in heads.items():
+                fit(head, feats[keep], owner[keep], train_images, epochs, args.seed)
+                r1 = val_r1(head, val_feats, val_images, val)
+                print(f"{name} head, {count} caption(s)/image, {epochs} epochs: val R@1 {r1}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
