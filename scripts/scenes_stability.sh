@@ -9,7 +9,7 @@
 #   turn), or extra (more seeds and anchors, not yet measured). Each part writes its own folders,
 #   so parts may run side by side in separate processes. Minutes of one thread on a 2-core AMD
 #   EPYC, sharing the CPU with other runs (session 4): i2t-continual 66, i2t-diverse 43,
-#   i2t-gradual 16, t2i-continual 43, t2i-diverse 14.
+#   i2t-gradual 29, t2i-continual 43, t2i-diverse 14.
 set -euo pipefail
 out=${1:-runs/stability}
 shift || true
@@ -42,6 +42,7 @@ i2t-diverse() {
 }
 i2t-gradual() {
   bench i2t gradual 0 --methods source,tcr,tcr-gd
+  bench i2t gradual 0 --methods tent,eata,sar
 }
 t2i-continual() {
   bench t2i continual 0 --methods source,tcr,tent,tcr-gd
