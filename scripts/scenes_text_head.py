@@ -5,7 +5,7 @@ fresh text head (linear, as shipped, or linear + residual MLP) is fit on the fro
 features of 1-5 captions per training image with symmetric InfoNCE, then val R@1 (both ways) is
 compared with the shipped head's. It wrote the session-4 readings in docs/scenes.md:
 
-    python scripts/scenes_text_head.py --images 6000 --captions 1,3 --epochs 10,30 --mlp
+    python scripts/scenes_text_head.py --images 6000 --captions 1,2,3 --epochs 10,30 --mlp
 """
 
 from __future__ import annotations
@@ -20,17 +20,6 @@ from torch import nn
 from qshift.data.scenes import scenes_split
 from qshift.encoders.scenes import load_scenes_encoder
 from qshift.pretrain import StandardisedProjection, caption_features
-
-
-@torch.inference_mode()
-def image_embeddings(encoder, dataset, chunk: int = 500) -> torch.Tensor:
-    """Normalised embeddings of every image of ``dataset`` under the frozen ViT."""
-    n = dataset.num_images
-    parts = [
-        encoder.vision(encoder.prepare_images([dataset.images[i] for i in range(s, min(n, s + chunk))]))
-        for s in range(0, n, chunk)
-    ]
-    return F.normalize(torch.cat(parts), dim=-1)
 
 
 class ResidualMLPHead(nn.Module):
@@ -93,7 +82,8 @@ def main() -> None:
     train = scenes_split("train", args.images, 0, variants=False)
     val = scenes_split("val", 1000, 0, variants=False)
     start = time.time()
-    train_images, val_images = image_embeddings(encoder, train), image_embeddings(encoder, val)
+    train_images = encoder.embed_images([train.images[i] for i in range(train.num_images)])
+    val_images = encoder.embed_images([val.images[i] for i in range(val.num_images)])
     print(f"image embeddings in {time.time() - start:.0f}s", flush=True)
     counts = sorted({int(c) for c in args.captions.split(",")})
     most = max(counts)
