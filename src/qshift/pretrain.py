@@ -137,7 +137,9 @@ def _degrade(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-def augment_image(image: np.ndarray, rng: np.random.Generator, clean: float = 0.3) -> np.ndarray:
+def augment_image(
+    image: np.ndarray, rng: np.random.Generator, clean: float = TrainConfig.clean_fraction
+) -> np.ndarray:
     """One H×W×3 uint8 image with random real-camera variety (or, with chance ``clean``, untouched).
 
     Ranges are set for the model's input resolution (the image is augmented after resizing) and
@@ -164,7 +166,7 @@ def training_batch(
     seeds: Sequence[int],
     augment: bool,
     render_size: int = RAW_SIZE,
-    clean: float = 0.3,
+    clean: float = TrainConfig.clean_fraction,
 ) -> torch.Tensor:
     """Render at ``render_size``, resize to the model resolution, (optionally) augment, normalise.
 
