@@ -44,10 +44,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
 import hashlib
 import json
 import os
 import platform
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
@@ -93,6 +96,7 @@ MAX_CAPTIONS = 5
 JPEG_QUALITY = 95
 MANIFEST_NAME = "manifest.json"
 TMP_SUFFIX = ".qshift-tmp"
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 TEXT_GROUPS = ("paper", "char", "word", "sentence")
 #: folder-record fields that must match for a run to add files to an existing folder
 RECIPE_KEYS = ("seed", "annotation_sha256", "min_cosine")
@@ -450,12 +454,15 @@ def _run_status(err: BaseException | None) -> str:
 
 
 def _init_worker(parent: int, single_threaded_opencv: bool) -> None:
-    """Set up a pool process: exit when the parent dies; optionally one OpenCV thread.
+    """Set up a pool process: die with the parent; optionally one OpenCV thread.
 
     A parent killed with SIGKILL cannot stop its pool, whose processes would otherwise live on
-    and keep writing; a daemon thread polls the parent id and ends the process when it changes.
+    and keep writing. On Linux the kernel kills the worker the moment the parent dies
+    (``PR_SET_PDEATHSIG``); elsewhere, and for a parent that died before that was set, a daemon
+    thread polls the parent id and ends the process when it changes.
     Image workers use one OpenCV thread each, the parallelism coming from the processes.
     """
+    _die_with_parent()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     if single_threaded_opencv:
         import cv2
@@ -463,10 +470,21 @@ def _init_worker(parent: int, single_threaded_opencv: bool) -> None:
         cv2.setNumThreads(1)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent exits; a no-op where prctl is missing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def _exit_with_parent(parent: int) -> None:
     """End this process as soon as its parent is no longer ``parent``."""
     while os.getppid() == parent:
-        time.sleep(0.5)
+        time.sleep(0.05)
     os._exit(1)
 
 
