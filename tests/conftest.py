@@ -201,3 +201,15 @@ def tiny_karpathy(tmp_path_factory: pytest.TempPathFactory) -> TinyKarpathy:
     annotation.parent.mkdir()
     annotation.write_text(json.dumps(entries))
     return TinyKarpathy(annotation, image_root, images, captions)
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test on one torch thread: bitwise comparisons of two runs must not depend on how
+    many threads a loaded machine hands the matmuls (their reduction order, hence the rounding)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

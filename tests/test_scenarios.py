@@ -125,7 +125,7 @@ def test_continual_bench_rows_tables_plots_and_resume(tmp_path):
     assert "| tcr reset=drift |" in (tmp_path / "scenarios.md").read_text()
 
 
-def test_diverse_text_scenario_end_to_end(tmp_path):
+def test_diverse_text_scenario_end_to_end(tmp_path, one_thread):
     ds = toy_dataset()
     styles = {
         s: [f"{t}, {s}" for t in ds.texts]
