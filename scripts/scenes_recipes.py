@@ -1,8 +1,8 @@
 """Compare scenes pretraining recipes on the **val** split (never test): clean R@1 and robustness.
 
 Each recipe is ``name:key=value,...`` over :class:`qshift.pretrain.TrainConfig` fields plus the
-ViT fields ``image_size``, ``width``, ``depth``, ``heads``, ``patch_size``. For every recipe the
-script trains a model, then reports val R@1 in both directions and the i2t R@1 under each of the
+fields of :class:`qshift.encoders.vit.ViTConfig` (``width``, ``depth``, ``input_norm``, ...). For every
+recipe the script trains a model, then reports val R@1 in both directions and the i2t R@1 under each of the
 16 image corruptions at severity 5 (average and minimum as a fraction of clean);
 ``--evaluate W.safetensors`` scores existing weights the same way. It wrote the recipe table in
 docs/scenes.md:
@@ -35,7 +35,7 @@ from qshift.pretrain import TrainConfig, pretrain_scenes
 from qshift.shifts import apply, names
 
 IMAGE_SHIFTS = names("image")
-VIT_KEYS = {"image_size", "width", "depth", "heads", "patch_size"}
+VIT_KEYS = {f.name for f in fields(ViTConfig)}
 
 
 def parse_recipe(text: str) -> tuple[str, dict, dict]:

@@ -19,7 +19,7 @@ from torch import nn
 
 from qshift.data.scenes import scenes_split
 from qshift.encoders.scenes import load_scenes_encoder
-from qshift.pretrain import StandardisedProjection, caption_features
+from qshift.text_head import StandardisedProjection, caption_features, fit_text_head
 
 
 class ResidualMLPHead(nn.Module):
@@ -33,28 +33,6 @@ class ResidualMLPHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         standard = (x - self.linear.mean) / self.linear.std
         return self.linear(x) + self.mlp(standard)
-
-
-def fit(
-    head: nn.Module, feats: torch.Tensor, owner: torch.Tensor, images: torch.Tensor, epochs: int, seed: int
-) -> nn.Module:
-    """Symmetric InfoNCE between captions and their frozen images; captions of one image are not negatives."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=0.05)
-    scale = 1 / 0.03
-    for _ in range(epochs):
-        perm = torch.randperm(len(feats), generator=gen)
-        for start in range(0, len(perm), 256):
-            b = perm[start : start + 256]
-            logits = scale * images[owner[b]] @ F.normalize(head(feats[b]), dim=-1).T
-            twins = (owner[b][:, None] == owner[b][None, :]) & ~torch.eye(len(b), dtype=torch.bool)
-            logits = logits.masked_fill(twins, -1e4)
-            labels = torch.arange(len(b))
-            loss = 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return head
 
 
 @torch.no_grad()
@@ -100,7 +78,7 @@ def main() -> None:
             if args.mlp:
                 heads["mlp"] = ResidualMLPHead(feats[keep])
             for name, head in heads.items():
-                fit(head, feats[keep], owner[keep], train_images, epochs, args.seed)
+                fit_text_head(head, feats[keep], owner[keep], train_images, epochs, args.seed)
                 r1 = val_r1(head, val_feats, val_images, val)
                 print(f"{name} head, {count} caption(s)/image, {epochs} epochs: val R@1 {r1}", flush=True)
 

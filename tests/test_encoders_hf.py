@@ -327,9 +327,12 @@ def test_unknown_or_malformed_specs(spec):
 def test_scenes_spec_is_dispatched_lazily(monkeypatch):
     fake = types.ModuleType("qshift.encoders.scenes")
     model = nn.Linear(2, 2)
-    fake.load_scenes_encoder = lambda: model
+    asked = []
+    fake.load_scenes_encoder = lambda weights=None: asked.append(weights) or model
     monkeypatch.setitem(sys.modules, "qshift.encoders.scenes", fake)
     assert load_encoder("scenes", device="cpu") is model
+    assert load_encoder("scenes:/w/retrained.safetensors", device="cpu") is model
+    assert asked == [None, "/w/retrained.safetensors"]
 
 
 # -- precision ----------------------------------------------------------------------------------

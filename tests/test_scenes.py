@@ -21,7 +21,7 @@ from qshift.data.scenes import (
     scenes_split,
 )
 from qshift.encoders.scenes import DEFAULT_WEIGHTS, SceneEncoder, load_scenes_encoder
-from qshift.encoders.vit import ViTConfig
+from qshift.encoders.vit import ViT, ViTConfig, contrast_normalise
 from qshift.pretrain import (
     DENSE_CLASSES,
     DenseHead,
@@ -174,9 +174,51 @@ def test_text_tower_is_deterministic_in_train_mode(encoder):
 
 
 @needs_shipped
+def test_contrast_input_norm_sees_a_low_contrast_copy_as_the_image():
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 32, 32) + torch.tensor([0.5, -0.2, 0.1]).view(1, 3, 1, 1)
+    mean = images.mean(dim=(2, 3), keepdim=True)
+    faded = mean + 0.05 * (images - mean)  # the contrast corruption: deviations shrunk, means kept
+    normalised = contrast_normalise(images)
+    torch.testing.assert_close(contrast_normalise(faded), normalised, atol=1e-2, rtol=1e-2)
+    torch.testing.assert_close(normalised.mean(dim=(2, 3)), images.mean(dim=(2, 3)))  # colour cast kept
+    assert (
+        (normalised - normalised.mean(dim=(2, 3), keepdim=True))
+        .pow(2)
+        .mean(dim=(1, 2, 3))
+        .allclose(torch.ones(2), atol=1e-3)
+    )
+    config = dict(image_size=32, patch_size=8, width=32, depth=1, heads=2)
+    contrast, fixed = (
+        ViT(ViTConfig(**config, input_norm="contrast")),
+        ViT(ViTConfig(**config, input_norm="fixed")),
+    )
+    fixed.load_state_dict(contrast.state_dict())
+    torch.testing.assert_close(contrast(faded), contrast(images), atol=5e-3, rtol=0)
+    assert not torch.allclose(fixed(faded), fixed(images), atol=5e-2)
+
+
+def test_vit_config_reads_old_json_and_rejects_unknown_input_norms():
+    old = {k: v for k, v in ViTConfig().to_dict().items() if k != "input_norm"}
+    assert ViTConfig.from_dict(old).input_norm == "fixed"  # weights saved before the field existed
+    with pytest.raises(ValueError, match="input_norm"):
+        ViTConfig(input_norm="instance")
+
+
 def test_shipped_model_retrieves_well_above_chance(encoder):
     scores = recall_at_1(encoder, scenes_split("val", 60))
     assert scores["i2t_r1"] > 40 and scores["t2i_r1"] > 30  # chance is 1/60
+
+
+def test_encoder_spec_loads_retrained_scenes_weights(tmp_path):
+    from qshift.encoders import load_encoder
+
+    tiny = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2)
+    weights = pretrain_scenes(tmp_path, steps=2, batch_size=4, train_images=4, vit=tiny, progress=False)
+    assert load_encoder(f"scenes:{weights}").vit_config == tiny
+    assert load_encoder("scenes").vit_config == load_scenes_encoder().vit_config
+    with pytest.raises(FileNotFoundError, match="nowhere.safetensors"):
+        load_encoder(f"scenes:{tmp_path / 'nowhere.safetensors'}")
 
 
 def test_missing_weights_name_the_file(tmp_path):
@@ -229,6 +271,25 @@ def test_pretrain_rejects_bad_precision_and_a_render_below_the_model_input(tmp_p
         pretrain_scenes(tmp_path, negatives_per_caption=0, **kw)
     with pytest.raises(ValueError, match="clean-fraction"):
         pretrain_scenes(tmp_path, clean_fraction=1.5, **kw)
+    with pytest.raises(ValueError, match="refit-captions"):
+        pretrain_scenes(tmp_path, refit_captions=6, **kw)
+
+
+def test_pretrain_refits_the_text_head_after_the_image_tower(tmp_path):
+    tiny = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2)
+    kw = dict(steps=3, batch_size=4, train_images=8, vit=tiny, progress=False)
+    plain = load_scenes_encoder(pretrain_scenes(tmp_path / "plain", refit_images=0, **kw))
+    refit_weights = pretrain_scenes(
+        tmp_path / "refit", refit_images=6, refit_captions=2, refit_epochs=3, **kw
+    )
+    refit = load_scenes_encoder(refit_weights)
+    # same image tower (the refit only touches the text projection), a different text head
+    for a, b in zip(plain.vision.state_dict().values(), refit.vision.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert not torch.allclose(plain.text.proj.weight, refit.text.proj.weight)
+    meta = json.loads(refit_weights.with_suffix(".json").read_text())["train"]
+    assert (meta["refit_images"], meta["refit_captions"], meta["refit_epochs"]) == (6, 2, 3)
+    assert meta["refit_minutes"] > 0
 
 
 def test_pretrain_with_several_negatives_per_caption_and_no_augmentation_runs(tmp_path):
@@ -292,6 +353,9 @@ def test_cli_registers_pretrain_scenes():
     register(parser.add_subparsers())
     args = parser.parse_args(["pretrain", "scenes", "--steps", "5", "--seed", "3", "--out", "x"])
     assert (args.model, args.steps, args.seed, str(args.out)) == ("scenes", 5, 3, "x")
+    assert (args.refit_images, args.refit_captions) == (TrainConfig.refit_images, TrainConfig.refit_captions)
+    args = parser.parse_args(["pretrain", "scenes", "--refit-images", "0", "--input-norm", "contrast"])
+    assert (args.refit_images, args.input_norm) == (0, "contrast")
     assert callable(args.func)
     with pytest.raises(SystemExit):
         parser.parse_args(["pretrain", "coco"])

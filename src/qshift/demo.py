@@ -20,7 +20,7 @@ DEMO_CELLS = (
     ("i2t", ShiftSpec("none")),
     ("i2t", ShiftSpec("gaussian_noise", 5)),
     ("i2t", ShiftSpec("motion_blur", 5)),
-    ("i2t", ShiftSpec("contrast", 5)),
+    ("i2t", ShiftSpec("defocus_blur", 5)),
     ("t2i", ShiftSpec("none")),
     ("t2i", ShiftSpec("ocr", 5)),
     ("t2i", ShiftSpec("formal", 5)),

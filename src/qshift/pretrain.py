@@ -50,7 +50,8 @@ from qshift.encoders.scenes import (
     normalise_images,
     resize_images,
 )
-from qshift.encoders.vit import ViTConfig
+from qshift.encoders.vit import INPUT_NORMS, ViTConfig
+from qshift.text_head import StandardisedProjection, caption_features, refit_text_head
 
 WEIGHTS_NAME = "scenes_source.safetensors"
 PRECISIONS = ("fp32", "bf16")
@@ -61,7 +62,7 @@ class TrainConfig:
     """Hyper-parameters of one pretraining run (stored in the JSON next to the weights)."""
 
     seed: int = 0
-    steps: int = 1300
+    steps: int = 1250
     minutes: float | None = None
     batch_size: int = 128
     train_images: int = SPLIT_SIZES["train"]
@@ -78,6 +79,9 @@ class TrainConfig:
     clean_fraction: float = 0.3
     precision: str = "bf16"
     render_size: int = 128
+    refit_images: int = 6000
+    refit_captions: int = 2
+    refit_epochs: int = 30
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -271,48 +275,7 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-# ----------------------------------------------------------------------------- text features
-@torch.inference_mode()
-def caption_features(encoder: SceneEncoder, texts: Sequence[str], batch_size: int = 512) -> torch.Tensor:
-    """Pooled MiniLM features (N, 384) of ``texts``, computed in length-sorted batches."""
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    feats = torch.empty(len(texts), encoder.text.proj.in_features)
-    tower = encoder.text.eval()
-    for start in tqdm(range(0, len(texts), batch_size), desc="caption features", unit="batch"):
-        idx = order[start : start + batch_size]
-        feats[torch.from_numpy(idx)] = tower.pool(encoder.prepare_texts([texts[i] for i in idx]))
-    return feats
-
-
 # ----------------------------------------------------------------------------- training
-class StandardisedProjection(nn.Module):
-    """The text projection trained on standardised MiniLM features, foldable into a plain Linear.
-
-    Frozen sentence-encoder features of templated captions share a large common component;
-    standardising them (training-caption mean and std) makes the linear projection learn fast.
-    """
-
-    def __init__(self, proj: nn.Linear, feats: torch.Tensor):
-        super().__init__()
-        self.proj = proj
-        self.register_buffer("mean", feats.mean(dim=0))
-        std = feats.std(dim=0)
-        # floor: a MiniLM dimension that is nearly constant over templated captions would be
-        # amplified ~1e4x, dominate the projection and overflow the fp16 weights
-        self.register_buffer("std", std.clamp(min=0.1 * float(std.median())))
-
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.proj((feats - self.mean) / self.std)
-
-    @torch.no_grad()
-    def fold(self) -> nn.Linear:
-        """Write the standardisation into ``proj`` (same function on raw features) and return it."""
-        weight = self.proj.weight / self.std
-        self.proj.bias -= weight @ self.mean
-        self.proj.weight.copy_(weight)
-        return self.proj
-
-
 def _lr_factor(progress: float, warmup: float) -> float:
     """Linear warm-up over the first ``warmup`` fraction, then cosine decay to zero."""
     if progress < warmup:
@@ -373,6 +336,11 @@ def _check(cfg: TrainConfig) -> None:
         )
     if not 0.0 <= cfg.clean_fraction <= 1.0:
         raise ValueError(f"--clean-fraction must be in [0, 1], got {cfg.clean_fraction}")
+    if cfg.refit_images < 0 or not 1 <= cfg.refit_captions <= 5 or cfg.refit_epochs < 1:
+        raise ValueError(
+            "need --refit-images >= 0, --refit-captions in 1..5 and --refit-epochs >= 1, got "
+            f"{cfg.refit_images}, {cfg.refit_captions}, {cfg.refit_epochs}"
+        )
     if cfg.precision not in PRECISIONS:
         raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
 
@@ -495,14 +463,43 @@ def pretrain_scenes(
         if step % 10 == 0 or not progress:
             bar.set_postfix(loss=f"{loss.item():.3f}", T=f"{1 / logit_scale.exp().item():.3f}")
     bar.close()
-    encoder.vision.cpu()
-    text_head.cpu().fold()
-    stats = {
+    stats: dict[str, Any] = {
         "steps_run": step,
         "minutes_run": (time.monotonic() - start) / 60,
         "temperature": 1 / logit_scale.exp().item(),
     }
+    text_head.cpu().fold()
+    if cfg.refit_images:
+        start = time.monotonic()
+        n = min(cfg.refit_images, cfg.train_images)
+        embeddings = clean_image_embeddings(encoder, scenes[:n], cfg.render_size, device, progress)
+        texts = [data.texts[5 * i + j] for i in range(n) for j in range(cfg.refit_captions)]
+        refit_text_head(encoder, embeddings, texts, cfg.refit_epochs, cfg.seed)
+        stats["refit_minutes"] = (time.monotonic() - start) / 60
+    encoder.vision.cpu()
     return save_scenes_model(encoder, out, cfg, stats)
+
+
+@torch.inference_mode()
+def clean_image_embeddings(
+    encoder: SceneEncoder,
+    scenes: Sequence[Scene],
+    render_size: int,
+    device: str = "cpu",
+    progress: bool = True,
+    batch_size: int = 256,
+) -> torch.Tensor:
+    """(N, D) normalised embeddings of clean ``render_size``-px renders of ``scenes``: the refit targets."""
+    vision = encoder.vision.to(device).eval()
+    size = encoder.vit_config.image_size
+    out = []
+    for start in tqdm(
+        range(0, len(scenes), batch_size), desc="refit: images", unit="batch", disable=not progress
+    ):
+        batch = scenes[start : start + batch_size]
+        images = training_batch(batch, size, [0] * len(batch), augment=False, render_size=render_size)
+        out.append(F.normalize(vision(images.to(device)).float(), dim=-1).cpu())
+    return torch.cat(out)
 
 
 def save_scenes_model(encoder: SceneEncoder, out: Path, cfg: TrainConfig, stats: dict[str, Any]) -> Path:
@@ -562,6 +559,7 @@ def recall_at_1(
 def _run(args: argparse.Namespace) -> int:
     weights = pretrain_scenes(
         args.out,
+        vit=ViTConfig(input_norm=args.input_norm),
         seed=args.seed,
         steps=args.steps,
         minutes=args.minutes,
@@ -574,6 +572,9 @@ def _run(args: argparse.Namespace) -> int:
         hard_negatives=not args.no_hard_negatives,
         negatives_per_caption=args.negatives_per_caption,
         clean_fraction=args.clean_fraction,
+        refit_images=args.refit_images,
+        refit_captions=args.refit_captions,
+        refit_epochs=args.refit_epochs,
     )
     print(f"wrote {weights} and {config_path(weights)}")
     if not args.no_eval:
@@ -607,6 +608,12 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--render-size", type=int, default=TrainConfig.render_size, help="training render resolution (px)"
     )
+    p.add_argument(
+        "--input-norm",
+        choices=INPUT_NORMS,
+        default=ViTConfig.input_norm,
+        help="the ViT's input normalisation (contrast: per-image contrast normalisation)",
+    )
     p.add_argument("--no-augment", action="store_true", help="train on clean renders only (ablation)")
     p.add_argument(
         "--no-hard-negatives", action="store_true", help="no swapped-attribute negative captions (ablation)"
@@ -623,5 +630,15 @@ def register(subparsers: Any) -> None:
         default=TrainConfig.clean_fraction,
         help="share of training images left unaugmented",
     )
+    p.add_argument(
+        "--refit-images",
+        type=int,
+        default=TrainConfig.refit_images,
+        help="training images the text head is refit on after the ViT's training (0: no refit)",
+    )
+    p.add_argument(
+        "--refit-captions", type=int, default=TrainConfig.refit_captions, help="captions per refit image"
+    )
+    p.add_argument("--refit-epochs", type=int, default=TrainConfig.refit_epochs, help="epochs of the refit")
     p.add_argument("--no-eval", action="store_true", help="skip the validation R@1 at the end")
     p.set_defaults(func=_run)

@@ -13,6 +13,7 @@ from qshift.encoders.base import DualEncoder
 #: spec forms, one line each (for ``qshift list``)
 ENCODERS: dict[str, str] = {
     "scenes": "qshift's shipped source model for the scenes benchmark (MiniLM text tower + small ViT)",
+    "scenes:<weights.safetensors>": "scenes weights written by `qshift pretrain scenes` (JSON beside them)",
     "hf:<dir-or-hub-id>": "Hugging Face CLIP, SigLIP or BLIP image-text retrieval checkpoint",
     "open_clip:<arch>:<checkpoint>": "open_clip model from a local checkpoint (needs qshift[open_clip])",
 }
@@ -52,10 +53,10 @@ def load_encoder(spec: str, device: str | torch.device | None = None, precision:
     kind, _, rest = spec.partition(":")
     target = resolve_device(device)
     resolve_precision(precision, target)
-    if spec == "scenes":
+    if kind == "scenes":
         from qshift.encoders.scenes import load_scenes_encoder
 
-        return load_scenes_encoder().to(target)
+        return load_scenes_encoder(rest or None).to(target)
     if kind == "hf" and rest:
         from qshift.encoders.hf import load_hf_encoder
 

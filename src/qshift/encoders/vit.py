@@ -14,6 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: "fixed": the inputs as normalised by the dataset statistics; "contrast": each image's
+#: deviations from its own per-channel mean divided by their RMS (see contrast_normalise)
+INPUT_NORMS = ("fixed", "contrast")
+
 
 @dataclass(frozen=True)
 class ViTConfig:
@@ -28,6 +32,7 @@ class ViTConfig:
     out_dim: int = 256
     pool: str = "mean"
     stem: str = "conv"
+    input_norm: str = "contrast"
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:
@@ -40,6 +45,8 @@ class ViTConfig:
             raise ValueError(f"pool must be 'mean' or 'cls', got {self.pool!r}")
         if self.stem not in ("conv", "patch"):
             raise ValueError(f"stem must be 'conv' or 'patch', got {self.stem!r}")
+        if self.input_norm not in INPUT_NORMS:
+            raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {self.input_norm!r}")
         if self.stem == "conv":
             _stem_strides(self.patch_size)
 
@@ -49,6 +56,8 @@ class ViTConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ViTConfig:
         """Build from a JSON mapping; unknown keys are an error naming them."""
+        # weights saved before input_norm existed were trained on "fixed" inputs
+        data = {"input_norm": "fixed", **data}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -58,6 +67,20 @@ class ViTConfig:
     @property
     def num_patches(self) -> int:
         return (self.image_size // self.patch_size) ** 2
+
+
+def contrast_normalise(images: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """(B, C, H, W) -> each image's deviations from its per-channel mean scaled to unit RMS.
+
+    The per-channel means (the image's colour cast and brightness) are kept; only the overall
+    contrast is fixed, so an image and its low-contrast copy give the same input up to
+    quantisation. Retinas and cameras adapt to contrast; a 20-minute model cannot learn it from
+    augmentation without spending most of its capacity on it (docs/scenes.md).
+    """
+    mean = images.mean(dim=(2, 3), keepdim=True)
+    deviation = images - mean
+    rms = deviation.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+    return mean + deviation / (rms + eps)
 
 
 def _stem_strides(patch_size: int) -> list[int]:
@@ -144,6 +167,8 @@ class ViT(nn.Module):
 
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) normalised images -> (B, N, width) output tokens (CLS first when used)."""
+        if self.config.input_norm == "contrast":
+            images = contrast_normalise(images)
         x = self.patch_embed(images).flatten(2).transpose(1, 2)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
