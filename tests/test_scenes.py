@@ -33,6 +33,7 @@ from qshift.pretrain import (
     recall_at_1,
     register,
 )
+from qshift.text_head import StandardisedProjection, fit_text_head
 
 
 # ----------------------------------------------------------------------------- generator
@@ -273,6 +274,25 @@ def test_pretrain_rejects_bad_precision_and_a_render_below_the_model_input(tmp_p
         pretrain_scenes(tmp_path, clean_fraction=1.5, **kw)
     with pytest.raises(ValueError, match="refit-captions"):
         pretrain_scenes(tmp_path, refit_captions=6, **kw)
+
+
+def test_text_head_fit_aligns_captions_with_their_frozen_images():
+    torch.manual_seed(0)
+    images = torch.nn.functional.normalize(torch.randn(64, 16), dim=-1)
+    owner = torch.arange(64).repeat_interleave(2)
+    feats = images[owner] @ torch.randn(16, 24) + 0.05 * torch.randn(128, 24)  # 2 captions per image
+    head = StandardisedProjection(nn.Linear(24, 16), feats)
+
+    def caption_to_image_top1() -> float:
+        with torch.no_grad():
+            sims = torch.nn.functional.normalize(head(feats), dim=-1) @ images.T
+        return (sims.argmax(dim=1) == owner).float().mean().item()
+
+    before = caption_to_image_top1()
+    fit_text_head(head, feats, owner, images, epochs=300, seed=0)
+    assert before < 0.3 and caption_to_image_top1() > 0.9
+    linear = head.fold()  # folding keeps the function on raw features
+    torch.testing.assert_close(linear(feats), head.proj(feats))
 
 
 def test_pretrain_refits_the_text_head_after_the_image_tower(tmp_path):

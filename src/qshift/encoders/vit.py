@@ -74,8 +74,8 @@ def contrast_normalise(images: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
 
     The per-channel means (the image's colour cast and brightness) are kept; only the overall
     contrast is fixed, so an image and its low-contrast copy give the same input up to
-    quantisation. Retinas and cameras adapt to contrast; a 20-minute model cannot learn it from
-    augmentation without spending most of its capacity on it (docs/scenes.md).
+    quantisation. Retinas and cameras adapt to contrast; a 20-minute model that must learn the
+    invariance from augmentation learns slower and ends less robust (docs/scenes.md).
     """
     mean = images.mean(dim=(2, 3), keepdim=True)
     deviation = images - mean
