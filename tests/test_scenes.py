@@ -21,7 +21,7 @@ from qshift.data.scenes import (
     scenes_split,
 )
 from qshift.encoders.scenes import DEFAULT_WEIGHTS, SceneEncoder, load_scenes_encoder
-from qshift.encoders.vit import ViT, ViTConfig, contrast_normalise
+from qshift.encoders.vit import ViT, ViTConfig, contrast_normalise, local_contrast_normalise
 from qshift.pretrain import (
     DENSE_CLASSES,
     DenseHead,
@@ -197,6 +197,25 @@ def test_contrast_input_norm_sees_a_low_contrast_copy_as_the_image():
     fixed.load_state_dict(contrast.state_dict())
     torch.testing.assert_close(contrast(faded), contrast(images), atol=5e-3, rtol=0)
     assert not torch.allclose(fixed(faded), fixed(images), atol=5e-2)
+
+
+def test_local_input_norm_also_removes_a_slow_veil():
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 64, 64)
+    mean = images.mean(dim=(2, 3), keepdim=True)
+    faded = mean + 0.1 * (images - mean)
+    torch.testing.assert_close(
+        local_contrast_normalise(faded), local_contrast_normalise(images), atol=1e-2, rtol=1e-2
+    )
+    ramp = torch.linspace(0, 3, 64).view(1, 1, 1, 64).expand(2, 3, 64, 64)  # a veil brighter to the right
+    inner = (slice(None), slice(None), slice(16, 48), slice(16, 48))  # away from the padded borders
+
+    def change(normalise) -> float:
+        veiled, plain = normalise(images + ramp), normalise(images)
+        shift = veiled.mean(dim=(2, 3), keepdim=True) - plain.mean(dim=(2, 3), keepdim=True)
+        return (veiled - shift - plain)[inner].abs().mean().item()
+
+    assert change(local_contrast_normalise) < 0.1 < change(contrast_normalise)
 
 
 def test_vit_config_reads_old_json_and_rejects_unknown_input_norms():

@@ -15,8 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 
 #: "fixed": the inputs as normalised by the dataset statistics; "contrast": each image's
-#: deviations from its own per-channel mean divided by their RMS (see contrast_normalise)
-INPUT_NORMS = ("fixed", "contrast")
+#: deviations from its own per-channel mean divided by their RMS (see contrast_normalise);
+#: "local": the same after removing slow variations (see local_contrast_normalise)
+INPUT_NORMS = ("fixed", "contrast", "local")
+#: box window (pixels of the model input) of the slow variations "local" removes
+LOCAL_WINDOW = 31
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,22 @@ def contrast_normalise(images: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     deviation = images - mean
     rms = deviation.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
     return mean + deviation / (rms + eps)
+
+
+def local_contrast_normalise(
+    images: torch.Tensor, window: int = LOCAL_WINDOW, eps: float = 1e-4
+) -> torch.Tensor:
+    """Like :func:`contrast_normalise`, on the image minus its ``window``-px box-blurred self.
+
+    Removing variations slower than the window (a haze's cloudy veil, a lighting gradient)
+    before fixing the contrast keeps objects smaller than the window; a proxy for whether the
+    model should be invariant to them (docs/scenes.md).
+    """
+    half = window // 2
+    slow = F.avg_pool2d(F.pad(images, (half, half, half, half), mode="reflect"), window, stride=1)
+    fast = images - slow
+    rms = fast.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+    return images.mean(dim=(2, 3), keepdim=True) + fast / (rms + eps)
 
 
 def _stem_strides(patch_size: int) -> list[int]:
@@ -169,6 +188,8 @@ class ViT(nn.Module):
         """(B, 3, S, S) normalised images -> (B, N, width) output tokens (CLS first when used)."""
         if self.config.input_norm == "contrast":
             images = contrast_normalise(images)
+        elif self.config.input_norm == "local":
+            images = local_contrast_normalise(images)
         x = self.patch_embed(images).flatten(2).transpose(1, 2)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
