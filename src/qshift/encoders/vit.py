@@ -80,10 +80,7 @@ def contrast_normalise(images: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     quantisation. Retinas and cameras adapt to contrast; a 20-minute model that must learn the
     invariance from augmentation learns slower and ends less robust (docs/scenes.md).
     """
-    mean = images.mean(dim=(2, 3), keepdim=True)
-    deviation = images - mean
-    rms = deviation.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
-    return mean + deviation / (rms + eps)
+    return _with_unit_detail(images, images - images.mean(dim=(2, 3), keepdim=True), eps)
 
 
 def local_contrast_normalise(
@@ -97,9 +94,13 @@ def local_contrast_normalise(
     """
     half = window // 2
     slow = F.avg_pool2d(F.pad(images, (half, half, half, half), mode="reflect"), window, stride=1)
-    fast = images - slow
-    rms = fast.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
-    return images.mean(dim=(2, 3), keepdim=True) + fast / (rms + eps)
+    return _with_unit_detail(images, images - slow, eps)
+
+
+def _with_unit_detail(images: torch.Tensor, detail: torch.Tensor, eps: float) -> torch.Tensor:
+    """The images' per-channel means plus ``detail`` scaled to unit RMS per image."""
+    rms = detail.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+    return images.mean(dim=(2, 3), keepdim=True) + detail / (rms + eps)
 
 
 def _stem_strides(patch_size: int) -> list[int]:
