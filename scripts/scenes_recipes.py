@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from qshift.data.scenes import scenes_split
 from qshift.encoders.scenes import load_scenes_encoder
 from qshift.encoders.vit import ViTConfig
+from qshift.metrics import top1_both_ways
 from qshift.pretrain import TrainConfig, pretrain_scenes
 from qshift.shifts import apply, names
 
@@ -86,14 +87,9 @@ def evaluate_weights(
     """Clean val R@1 both ways, and i2t R@1 under each corruption with its ratio to clean."""
     encoder = load_scenes_encoder(weights)
     txt = embed_texts(encoder, list(val.texts), device)
-    image_groups = torch.from_numpy(val.image_groups)
-    text_groups = torch.from_numpy(val.text_groups)
 
     def r1(images) -> tuple[float, float]:
-        sims = embed(encoder, images, device) @ txt.T
-        i2t = (text_groups[sims.argmax(1)] == image_groups).float().mean().item() * 100
-        t2i = (image_groups[sims.argmax(0)] == text_groups).float().mean().item() * 100
-        return i2t, t2i
+        return top1_both_ways(embed(encoder, images, device) @ txt.T, val.image_groups, val.text_groups)
 
     clean_i2t, clean_t2i = r1(clean)
     scores = {"i2t": round(clean_i2t, 1), "t2i": round(clean_t2i, 1)}

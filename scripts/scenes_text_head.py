@@ -19,6 +19,7 @@ from torch import nn
 
 from qshift.data.scenes import scenes_split
 from qshift.encoders.scenes import load_scenes_encoder
+from qshift.metrics import top1_both_ways
 from qshift.text_head import StandardisedProjection, caption_features, fit_text_head
 
 
@@ -39,11 +40,8 @@ class ResidualMLPHead(nn.Module):
 def val_r1(head: nn.Module, feats: torch.Tensor, images: torch.Tensor, dataset) -> tuple[float, float]:
     """Val R@1 (i2t, t2i) in percent with ``head`` on the val captions' MiniLM features."""
     sims = images @ F.normalize(head(feats), dim=-1).T
-    image_groups = torch.from_numpy(dataset.image_groups)
-    text_groups = torch.from_numpy(dataset.text_groups)
-    i2t = (text_groups[sims.argmax(1)] == image_groups).float().mean().item()
-    t2i = (image_groups[sims.argmax(0)] == text_groups).float().mean().item()
-    return round(100 * i2t, 1), round(100 * t2i, 1)
+    i2t, t2i = top1_both_ways(sims, dataset.image_groups, dataset.text_groups)
+    return round(i2t, 1), round(t2i, 1)
 
 
 def main() -> None:

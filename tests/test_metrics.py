@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from qshift.gallery import Gallery, recall_against_exact
-from qshift.metrics import Geometry, RetrievalMetrics
+from qshift.metrics import Geometry, RetrievalMetrics, top1_both_ways
 
 
 def brute_force(scores: np.ndarray, query_groups: np.ndarray, gallery_groups: np.ndarray) -> dict[str, float]:
@@ -119,3 +119,12 @@ def test_faiss_backends():
     assert recall_against_exact(flat, q) == 1.0
     hnsw = Gallery(emb, backend="faiss-hnsw")
     assert 0.8 <= recall_against_exact(hnsw, q) <= 1.0
+
+
+def test_top1_both_ways_reads_rows_for_i2t_and_columns_for_t2i():
+    # 2 images (groups 0, 1), 3 texts (groups 0, 0, 1)
+    sims = torch.tensor([[0.9, 0.1, 0.5], [0.8, 0.2, 0.3]])
+    i2t, t2i = top1_both_ways(sims, np.array([0, 1]), np.array([0, 0, 1]))
+    assert i2t == 50.0  # image 0 -> text 0 (right), image 1 -> text 0 (wrong)
+    # text 0 -> image 0 (right), text 1 -> image 1 (wrong), text 2 -> image 0 (wrong)
+    assert round(t2i, 4) == round(100 / 3, 4)

@@ -264,6 +264,27 @@ def test_augmentation_is_seeded_and_keeps_the_format():
     np.testing.assert_array_equal(augment_image(img, np.random.default_rng(3), clean=1.0), img)
 
 
+def test_specks_layer_is_optional_and_keeps_the_stream_without_it():
+    img = scenes_split("train", 1, variants=False).images[0][:64, :64]
+    plain = [augment_image(img, np.random.default_rng(s), clean=0.0) for s in range(6)]
+    # specks=0 draws no extra random number: the same images as before the option existed
+    for s, out in enumerate(plain):
+        np.testing.assert_array_equal(augment_image(img, np.random.default_rng(s), 0.0, specks=0.0), out)
+    specked = [augment_image(img, np.random.default_rng(s), clean=0.0, specks=1.0) for s in range(6)]
+    for a, b in zip(plain, specked, strict=True):
+        assert b.shape == a.shape and b.dtype == np.uint8
+        changed = np.abs(a.astype(int) - b.astype(int)).max(axis=2) > 20
+        assert 0.01 < changed.mean() < 0.9  # a partial layer over the scene, not a new image
+
+
+def test_pretrain_stops_with_a_clear_error_when_the_loss_diverges(tmp_path):
+    tiny = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2)
+    kw = dict(steps=4, batch_size=4, train_images=4, vit=tiny, progress=False, refit_images=0)
+    with pytest.raises(FloatingPointError, match=r"diverged: the loss is nan at step \d+ of 4"):
+        pretrain_scenes(tmp_path, lr=float("inf"), **kw)
+    assert not list(tmp_path.glob("*.safetensors"))
+
+
 def test_pretrain_smoke_run_writes_loadable_weights(tmp_path):
     tiny = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2)
     weights = pretrain_scenes(
@@ -291,6 +312,8 @@ def test_pretrain_rejects_bad_precision_and_a_render_below_the_model_input(tmp_p
         pretrain_scenes(tmp_path, negatives_per_caption=0, **kw)
     with pytest.raises(ValueError, match="clean-fraction"):
         pretrain_scenes(tmp_path, clean_fraction=1.5, **kw)
+    with pytest.raises(ValueError, match="specks"):
+        pretrain_scenes(tmp_path, specks=-0.1, **kw)
     with pytest.raises(ValueError, match="refit-captions"):
         pretrain_scenes(tmp_path, refit_captions=6, **kw)
 
@@ -393,8 +416,10 @@ def test_cli_registers_pretrain_scenes():
     args = parser.parse_args(["pretrain", "scenes", "--steps", "5", "--seed", "3", "--out", "x"])
     assert (args.model, args.steps, args.seed, str(args.out)) == ("scenes", 5, 3, "x")
     assert (args.refit_images, args.refit_captions) == (TrainConfig.refit_images, TrainConfig.refit_captions)
-    args = parser.parse_args(["pretrain", "scenes", "--refit-images", "0", "--input-norm", "contrast"])
-    assert (args.refit_images, args.input_norm) == (0, "contrast")
+    args = parser.parse_args(
+        ["pretrain", "scenes", "--refit-images", "0", "--input-norm", "contrast", "--specks", "0.2"]
+    )
+    assert (args.refit_images, args.input_norm, args.specks) == (0, "contrast", 0.2)
     assert callable(args.func)
     with pytest.raises(SystemExit):
         parser.parse_args(["pretrain", "coco"])

@@ -175,6 +175,20 @@ def recall_at(ranks: torch.Tensor, k: int) -> float:
     return 100.0 * float((ranks < k).float().mean()) if len(ranks) else float("nan")
 
 
+def top1_both_ways(
+    similarity: torch.Tensor, image_groups: np.ndarray | torch.Tensor, text_groups: np.ndarray | torch.Tensor
+) -> tuple[float, float]:
+    """Full-matrix R@1 in percent (i2t, t2i) of an (images, texts) similarity, by argmax.
+
+    For whole-split checks (pretraining, recipe comparisons); an exact tie goes to the first
+    index, unlike :func:`ranks_and_ap`, which counts ties against the query.
+    """
+    image_groups, text_groups = torch.as_tensor(image_groups), torch.as_tensor(text_groups)
+    i2t = (text_groups[similarity.argmax(dim=1)] == image_groups).float().mean()
+    t2i = (image_groups[similarity.argmax(dim=0)] == text_groups).float().mean()
+    return 100.0 * float(i2t), 100.0 * float(t2i)
+
+
 class Geometry:
     """Query uniformity (mean distance to the query centroid) and the modality gap.
 

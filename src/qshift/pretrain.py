@@ -51,6 +51,7 @@ from qshift.encoders.scenes import (
     resize_images,
 )
 from qshift.encoders.vit import INPUT_NORMS, ViTConfig
+from qshift.metrics import top1_both_ways
 from qshift.text_head import StandardisedProjection, caption_features, refit_text_head
 
 WEIGHTS_NAME = "scenes_source.safetensors"
@@ -77,6 +78,7 @@ class TrainConfig:
     hard_negatives: bool = True
     negatives_per_caption: int = 1
     clean_fraction: float = 0.3
+    specks: float = 0.0
     precision: str = "bf16"
     render_size: int = 128
     refit_images: int = 6000
@@ -141,14 +143,40 @@ def _degrade(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
+def _specks(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Dirt or droplets on the lens: many small light (or dark) dots and short streaks, half-opaque.
+
+    The streaks share one direction (wind, motion), and each image gets one tone, so the layer
+    reads as one occluding texture over the scene rather than as scene content.
+    """
+    s = x.shape[0]
+    mask = np.zeros((s, s), dtype=np.float32)
+    angle = rng.uniform(0, math.pi)
+    for _ in range(int(rng.integers(s // 2, 4 * s))):
+        x0, y0 = rng.uniform(0, s, size=2)
+        length = rng.uniform(0, 0.08 * s)
+        tilt = angle + rng.normal(0, 0.2)
+        x1, y1 = x0 + length * math.cos(tilt), y0 + length * math.sin(tilt)
+        p0, p1 = (round(x0 * 16), round(y0 * 16)), (round(x1 * 16), round(y1 * 16))
+        cv2.line(mask, p0, p1, 1.0, int(rng.integers(1, 3)), cv2.LINE_AA, shift=4)
+    tone = rng.uniform(0.8, 1.0) if rng.random() < 0.7 else rng.uniform(0.0, 0.2)
+    alpha = rng.uniform(0.4, 0.9) * np.clip(mask, 0.0, 1.0)[..., None]
+    return x * (1 - alpha) + alpha * tone
+
+
 def augment_image(
-    image: np.ndarray, rng: np.random.Generator, clean: float = TrainConfig.clean_fraction
+    image: np.ndarray,
+    rng: np.random.Generator,
+    clean: float = TrainConfig.clean_fraction,
+    specks: float = TrainConfig.specks,
 ) -> np.ndarray:
     """One H×W×3 uint8 image with random real-camera variety (or, with chance ``clean``, untouched).
 
     Ranges are set for the model's input resolution (the image is augmented after resizing) and
     kept mild: at 64-96 px, stronger blur, noise or JPEG erased the shapes and slowed learning
-    about 3× (measured with scripts/scenes_recipes.py; see docs/scenes.md).
+    about 3× (measured with scripts/scenes_recipes.py; see docs/scenes.md). ``specks`` is the
+    chance of a lens-dirt layer (:func:`_specks`); at 0 no random number is drawn for it, so
+    recipes without it keep their exact training stream.
     """
     if rng.random() < clean:
         return image
@@ -156,6 +184,8 @@ def augment_image(
     if rng.random() < 0.5:
         x = _affine(x, rng)
     x = _degrade(_colour(_lighting(x, rng), rng), rng)
+    if specks > 0 and rng.random() < specks:
+        x = _specks(x, rng)
     out = (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     if rng.random() < 0.2:
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 85))])
@@ -171,18 +201,19 @@ def training_batch(
     augment: bool,
     render_size: int = RAW_SIZE,
     clean: float = TrainConfig.clean_fraction,
+    specks: float = TrainConfig.specks,
 ) -> torch.Tensor:
     """Render at ``render_size``, resize to the model resolution, (optionally) augment, normalise.
 
     Rendering at 128 instead of the raw 224 px costs a quarter of the time and, after the area
     resize to 64 px, differs from the 224-px path by about 2/255 per pixel on average.
-    ``clean`` is the share of images left unaugmented.
+    ``clean`` is the share of images left unaugmented; ``specks`` see :func:`augment_image`.
     """
     images = resize_images([render_scene(scene, render_size) for scene in scenes], image_size)
     if augment:
         images = np.stack(
             [
-                augment_image(img, np.random.default_rng(s), clean)
+                augment_image(img, np.random.default_rng(s), clean, specks)
                 for img, s in zip(images, seeds, strict=True)
             ]
         )
@@ -264,6 +295,7 @@ class SceneStream(torch.utils.data.IterableDataset):
                 self.cfg.augment,
                 self.cfg.render_size,
                 self.cfg.clean_fraction,
+                self.cfg.specks,
             )
             labels = torch.from_numpy(np.stack([patch_labels(sc, self.grid) for sc in batch]))
             yield torch.from_numpy(idx), torch.from_numpy(slots), images, labels
@@ -336,6 +368,8 @@ def _check(cfg: TrainConfig) -> None:
         )
     if not 0.0 <= cfg.clean_fraction <= 1.0:
         raise ValueError(f"--clean-fraction must be in [0, 1], got {cfg.clean_fraction}")
+    if not 0.0 <= cfg.specks <= 1.0:
+        raise ValueError(f"--specks must be in [0, 1], got {cfg.specks}")
     if cfg.refit_images < 0 or not 1 <= cfg.refit_captions <= 5 or cfg.refit_epochs < 1:
         raise ValueError(
             "need --refit-images >= 0, --refit-captions in 1..5 and --refit-epochs >= 1, got "
@@ -354,7 +388,7 @@ def _training_slots(cfg: TrainConfig) -> np.ndarray:
 
 
 def _negative_features(
-    encoder: SceneEncoder, scenes: Sequence[Scene], slots: np.ndarray, cfg: TrainConfig
+    encoder: SceneEncoder, scenes: Sequence[Scene], slots: np.ndarray, cfg: TrainConfig, device: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """MiniLM features (N, k, K, 384) of K hard-negative captions per training caption, and a found-mask."""
     texts, found = [], []
@@ -366,7 +400,7 @@ def _negative_features(
                 found.append(caption is not None)
                 texts.append(caption if caption is not None else "")
     shape = (*slots.shape, len(variants))
-    feats = caption_features(encoder, texts).view(*shape, -1)
+    feats = caption_features(encoder, texts, device=device).view(*shape, -1)
     return feats, torch.tensor(found).view(*shape)
 
 
@@ -399,8 +433,8 @@ def pretrain_scenes(
     k = cfg.captions_per_image
     slots = _training_slots(cfg)
     texts = [data.texts[5 * i + int(j)] for i, row in enumerate(slots) for j in row]
-    feats = caption_features(encoder, texts).view(cfg.train_images, k, -1)
-    negatives = _negative_features(encoder, scenes, slots, cfg) if cfg.hard_negatives else None
+    feats = caption_features(encoder, texts, device=device).view(cfg.train_images, k, -1)
+    negatives = _negative_features(encoder, scenes, slots, cfg, device) if cfg.hard_negatives else None
     encoder.text.model.requires_grad_(False)
     text_head = StandardisedProjection(encoder.text.proj, feats.view(-1, feats.shape[-1]))
     dense_head = DenseHead(vit.width)
@@ -453,6 +487,11 @@ def pretrain_scenes(
         loss = clip_loss(image_emb, text_head(feats[idx, slots]), logit_scale, **hard)
         if cfg.dense_weight:
             loss = loss + cfg.dense_weight * dense_head.loss(patches, labels.to(device))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"pretraining diverged: the loss is {loss.item()} at step {step} of {steps} (seed {seed}); "
+                "nothing was saved. A lower lr (TrainConfig.lr) or --precision fp32 may help"
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -474,7 +513,7 @@ def pretrain_scenes(
         n = min(cfg.refit_images, cfg.train_images)
         embeddings = clean_image_embeddings(encoder, scenes[:n], cfg.render_size, device, progress)
         texts = [data.texts[5 * i + j] for i in range(n) for j in range(cfg.refit_captions)]
-        refit_text_head(encoder, embeddings, texts, cfg.refit_epochs, cfg.seed)
+        refit_text_head(encoder, embeddings, texts, cfg.refit_epochs, cfg.seed, device)
         stats["refit_minutes"] = (time.monotonic() - start) / 60
     encoder.vision.cpu()
     return save_scenes_model(encoder, out, cfg, stats)
@@ -549,10 +588,8 @@ def recall_at_1(
         ]
     )
     txts = encoder.embed_texts(list(texts if texts is not None else dataset.texts))
-    sims = imgs @ txts.T
-    i2t = dataset.text_groups[sims.argmax(dim=1).numpy()] == dataset.image_groups
-    t2i = dataset.image_groups[sims.argmax(dim=0).numpy()] == dataset.text_groups
-    return {"i2t_r1": 100.0 * float(i2t.mean()), "t2i_r1": 100.0 * float(t2i.mean())}
+    i2t, t2i = top1_both_ways(imgs @ txts.T, dataset.image_groups, dataset.text_groups)
+    return {"i2t_r1": i2t, "t2i_r1": t2i}
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -572,6 +609,7 @@ def _run(args: argparse.Namespace) -> int:
         hard_negatives=not args.no_hard_negatives,
         negatives_per_caption=args.negatives_per_caption,
         clean_fraction=args.clean_fraction,
+        specks=args.specks,
         refit_images=args.refit_images,
         refit_captions=args.refit_captions,
         refit_epochs=args.refit_epochs,
@@ -629,6 +667,12 @@ def register(subparsers: Any) -> None:
         type=float,
         default=TrainConfig.clean_fraction,
         help="share of training images left unaugmented",
+    )
+    p.add_argument(
+        "--specks",
+        type=float,
+        default=TrainConfig.specks,
+        help="chance that an augmented image gets a lens-dirt layer of specks and streaks",
     )
     p.add_argument(
         "--refit-images",

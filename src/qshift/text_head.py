@@ -27,14 +27,18 @@ REFIT_LR = 1e-3
 
 
 @torch.inference_mode()
-def caption_features(encoder: SceneEncoder, texts: Sequence[str], batch_size: int = 512) -> torch.Tensor:
-    """Pooled MiniLM features (N, 384) of ``texts``, computed in length-sorted batches."""
+def caption_features(
+    encoder: SceneEncoder, texts: Sequence[str], batch_size: int = 512, device: str = "cpu"
+) -> torch.Tensor:
+    """Pooled MiniLM features (N, 384, on the CPU) of ``texts``, run on ``device`` in sorted batches."""
     order = np.argsort([len(t) for t in texts], kind="stable")
     feats = torch.empty(len(texts), encoder.text.proj.in_features)
-    tower = encoder.text.eval()
+    tower = encoder.text.eval().to(device)
     for start in tqdm(range(0, len(texts), batch_size), desc="caption features", unit="batch"):
         idx = order[start : start + batch_size]
-        feats[torch.from_numpy(idx)] = tower.pool(encoder.prepare_texts([texts[i] for i in idx]))
+        batch = {k: v.to(device) for k, v in encoder.prepare_texts([texts[i] for i in idx]).items()}
+        feats[torch.from_numpy(idx)] = tower.pool(batch).float().cpu()
+    tower.cpu()
     return feats
 
 
@@ -99,17 +103,19 @@ def refit_text_head(
     texts: Sequence[str],
     epochs: int,
     seed: int = 0,
+    device: str = "cpu",
 ) -> None:
     """Replace ``encoder.text.proj`` by a fresh head fit to ``image_embeddings`` (N, D, normalised).
 
-    ``texts`` holds the same number of captions for each of the N images, in image order.
+    ``texts`` holds the same number of captions for each of the N images, in image order; their
+    MiniLM features are computed on ``device``, the head is fit on the CPU.
     """
     n = len(image_embeddings)
     if n < 2 or len(texts) % n:
         raise ValueError(
             f"need >= 2 images and the same number of captions for each, got {len(texts)} for {n}"
         )
-    feats = caption_features(encoder, texts)
+    feats = caption_features(encoder, texts, device=device)
     owner = torch.from_numpy(np.repeat(np.arange(n), len(texts) // n))
     proj = encoder.text.proj
     torch.manual_seed(seed)
