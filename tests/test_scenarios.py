@@ -150,7 +150,10 @@ def test_diverse_text_scenario_end_to_end(tmp_path, one_thread):
     assert tcr["segments"] == {"mixed": pytest.approx(tcr["r1"], abs=1e-3)}
     assert "round_r1" not in tcr and tcr["probe_r1"] is not None
     assert (tcr["variant"], measured["variant"]) == ("tcr", "tcr-gd projection=none")
-    assert [p["r1"] for p in tcr["series"]] == [p["r1"] for p in measured["series"]]  # same updates
+    # same updates up to rounding: autograd.grad (tcr-gd) and backward (tcr) differ in the last
+    # bits, which Adam's first steps can turn into +-lr on near-zero gradients (measured: 6e-4
+    # max parameter difference after step 0); on the toy's fixed inputs no top-1 flips
+    assert [p["r1"] for p in tcr["series"]] == [p["r1"] for p in measured["series"]]
     assert measured["angle_stats"]["steps_measured"] > 0
     md = (tmp_path / "scenarios.md").read_text()
     assert "| tcr | " in md and "| tcr-gd projection=none | " in md

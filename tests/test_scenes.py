@@ -285,6 +285,17 @@ def test_pretrain_stops_with_a_clear_error_when_the_loss_diverges(tmp_path):
     assert not list(tmp_path.glob("*.safetensors"))
 
 
+def test_gradient_clipping_is_counted_and_changes_the_run_only_when_on(tmp_path):
+    tiny = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2)
+    kw = dict(steps=3, batch_size=4, train_images=8, vit=tiny, progress=False, refit_images=0)
+    plain = pretrain_scenes(tmp_path / "plain", **kw)
+    clipped = pretrain_scenes(tmp_path / "clipped", grad_clip=1e-6, **kw)
+    meta = json.loads(clipped.with_suffix(".json").read_text())
+    assert meta["train"]["grad_clip"] == 1e-6 and meta["train"]["clipped_steps"] == 3
+    assert json.loads(plain.with_suffix(".json").read_text())["train"]["clipped_steps"] == 0
+    assert clipped.read_bytes() != plain.read_bytes()
+
+
 def test_pretrain_smoke_run_writes_loadable_weights(tmp_path):
     tiny = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2)
     weights = pretrain_scenes(
@@ -314,6 +325,8 @@ def test_pretrain_rejects_bad_precision_and_a_render_below_the_model_input(tmp_p
         pretrain_scenes(tmp_path, clean_fraction=1.5, **kw)
     with pytest.raises(ValueError, match="specks"):
         pretrain_scenes(tmp_path, specks=-0.1, **kw)
+    with pytest.raises(ValueError, match="grad-clip"):
+        pretrain_scenes(tmp_path, grad_clip=-1.0, **kw)
     with pytest.raises(ValueError, match="refit-captions"):
         pretrain_scenes(tmp_path, refit_captions=6, **kw)
 
@@ -417,9 +430,20 @@ def test_cli_registers_pretrain_scenes():
     assert (args.model, args.steps, args.seed, str(args.out)) == ("scenes", 5, 3, "x")
     assert (args.refit_images, args.refit_captions) == (TrainConfig.refit_images, TrainConfig.refit_captions)
     args = parser.parse_args(
-        ["pretrain", "scenes", "--refit-images", "0", "--input-norm", "contrast", "--specks", "0.2"]
+        [
+            "pretrain",
+            "scenes",
+            "--refit-images",
+            "0",
+            "--input-norm",
+            "contrast",
+            "--specks",
+            "0.2",
+            "--grad-clip",
+            "1",
+        ]
     )
-    assert (args.refit_images, args.input_norm, args.specks) == (0, "contrast", 0.2)
+    assert (args.refit_images, args.input_norm, args.specks, args.grad_clip) == (0, "contrast", 0.2, 1.0)
     assert callable(args.func)
     with pytest.raises(SystemExit):
         parser.parse_args(["pretrain", "coco"])

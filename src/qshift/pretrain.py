@@ -79,6 +79,7 @@ class TrainConfig:
     negatives_per_caption: int = 1
     clean_fraction: float = 0.3
     specks: float = 0.0
+    grad_clip: float = 0.0
     precision: str = "bf16"
     render_size: int = 128
     refit_images: int = 6000
@@ -368,6 +369,8 @@ def _check(cfg: TrainConfig) -> None:
         )
     if not 0.0 <= cfg.clean_fraction <= 1.0:
         raise ValueError(f"--clean-fraction must be in [0, 1], got {cfg.clean_fraction}")
+    if cfg.grad_clip < 0:
+        raise ValueError(f"--grad-clip must be >= 0 (0: off), got {cfg.grad_clip}")
     if not 0.0 <= cfg.specks <= 1.0:
         raise ValueError(f"--specks must be in [0, 1], got {cfg.specks}")
     if cfg.refit_images < 0 or not 1 <= cfg.refit_captions <= 5 or cfg.refit_epochs < 1:
@@ -463,6 +466,8 @@ def pretrain_scenes(
     autocast = torch.autocast(
         torch.device(device).type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"
     )
+    clipped = [p for group in opt.param_groups for p in group["params"]]
+    clipped_steps = 0
     start = time.monotonic()
     bar = tqdm(total=None if minutes else steps, desc="pretrain scenes", unit="step", disable=not progress)
     step = 0
@@ -494,6 +499,9 @@ def pretrain_scenes(
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.grad_clip:
+            norm = torch.nn.utils.clip_grad_norm_(clipped, cfg.grad_clip)
+            clipped_steps += int(norm > cfg.grad_clip)
         opt.step()
         with torch.no_grad():
             logit_scale.clamp_(0, math.log(100))
@@ -506,6 +514,7 @@ def pretrain_scenes(
         "steps_run": step,
         "minutes_run": (time.monotonic() - start) / 60,
         "temperature": 1 / logit_scale.exp().item(),
+        "clipped_steps": clipped_steps,
     }
     text_head.cpu().fold()
     if cfg.refit_images:
@@ -610,6 +619,7 @@ def _run(args: argparse.Namespace) -> int:
         negatives_per_caption=args.negatives_per_caption,
         clean_fraction=args.clean_fraction,
         specks=args.specks,
+        grad_clip=args.grad_clip,
         refit_images=args.refit_images,
         refit_captions=args.refit_captions,
         refit_epochs=args.refit_epochs,
@@ -673,6 +683,12 @@ def register(subparsers: Any) -> None:
         type=float,
         default=TrainConfig.specks,
         help="chance that an augmented image gets a lens-dirt layer of specks and streaks",
+    )
+    p.add_argument(
+        "--grad-clip",
+        type=float,
+        default=TrainConfig.grad_clip,
+        help="clip the gradient's global norm to this (0: off)",
     )
     p.add_argument(
         "--refit-images",
