@@ -325,6 +325,8 @@ def test_pretrain_rejects_bad_precision_and_a_render_below_the_model_input(tmp_p
         pretrain_scenes(tmp_path, clean_fraction=1.5, **kw)
     with pytest.raises(ValueError, match="specks"):
         pretrain_scenes(tmp_path, specks=-0.1, **kw)
+    with pytest.raises(ValueError, match="specks-from"):
+        pretrain_scenes(tmp_path, specks_from=-1, **kw)
     with pytest.raises(ValueError, match="grad-clip"):
         pretrain_scenes(tmp_path, grad_clip=-1.0, **kw)
     with pytest.raises(ValueError, match="refit-captions"):
@@ -423,6 +425,20 @@ def test_scene_stream_is_the_same_with_any_number_of_workers(monkeypatch):
     assert single[0][3].shape == (4, 16, 3)
 
 
+def test_specks_start_at_the_step_given_by_specks_from():
+    scenes = generate_scenes("train", 8, seed=0)
+    vit = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2)
+
+    def images(**overrides: float) -> list[torch.Tensor]:
+        cfg = TrainConfig(batch_size=8, train_images=8, clean_fraction=0.0, **overrides)
+        return [batch[2] for batch in itertools.islice(iter(SceneStream(scenes, 1, cfg, vit)), 4)]
+
+    plain, late, early = images(), images(specks=1.0, specks_from=2), images(specks=1.0)
+    for step in range(4):
+        torch.testing.assert_close(late[step], plain[step] if step < 2 else early[step])
+    assert not torch.equal(early[0], plain[0]) and not torch.equal(late[3], plain[3])
+
+
 def test_cli_registers_pretrain_scenes():
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
@@ -439,11 +455,14 @@ def test_cli_registers_pretrain_scenes():
             "contrast",
             "--specks",
             "0.2",
+            "--specks-from",
+            "600",
             "--grad-clip",
             "1",
         ]
     )
     assert (args.refit_images, args.input_norm, args.specks, args.grad_clip) == (0, "contrast", 0.2, 1.0)
+    assert args.specks_from == 600
     assert callable(args.func)
     with pytest.raises(SystemExit):
         parser.parse_args(["pretrain", "coco"])

@@ -79,6 +79,7 @@ class TrainConfig:
     negatives_per_caption: int = 1
     clean_fraction: float = 0.3
     specks: float = 0.0
+    specks_from: int = 0
     grad_clip: float = 0.0
     precision: str = "bf16"
     render_size: int = 128
@@ -289,6 +290,7 @@ class SceneStream(torch.utils.data.IterableDataset):
                 continue
             seeds = np.random.SeedSequence([seed, 103, step]).generate_state(bs)
             batch = [self.scenes[i] for i in idx]
+            specks = self.cfg.specks if step >= self.cfg.specks_from else 0.0
             images = training_batch(
                 batch,
                 self.image_size,
@@ -296,7 +298,7 @@ class SceneStream(torch.utils.data.IterableDataset):
                 self.cfg.augment,
                 self.cfg.render_size,
                 self.cfg.clean_fraction,
-                self.cfg.specks,
+                specks,
             )
             labels = torch.from_numpy(np.stack([patch_labels(sc, self.grid) for sc in batch]))
             yield torch.from_numpy(idx), torch.from_numpy(slots), images, labels
@@ -373,6 +375,8 @@ def _check(cfg: TrainConfig) -> None:
         raise ValueError(f"--grad-clip must be >= 0 (0: off), got {cfg.grad_clip}")
     if not 0.0 <= cfg.specks <= 1.0:
         raise ValueError(f"--specks must be in [0, 1], got {cfg.specks}")
+    if cfg.specks_from < 0:
+        raise ValueError(f"--specks-from must be a step >= 0, got {cfg.specks_from}")
     if cfg.refit_images < 0 or not 1 <= cfg.refit_captions <= 5 or cfg.refit_epochs < 1:
         raise ValueError(
             "need --refit-images >= 0, --refit-captions in 1..5 and --refit-epochs >= 1, got "
@@ -619,6 +623,7 @@ def _run(args: argparse.Namespace) -> int:
         negatives_per_caption=args.negatives_per_caption,
         clean_fraction=args.clean_fraction,
         specks=args.specks,
+        specks_from=args.specks_from,
         grad_clip=args.grad_clip,
         refit_images=args.refit_images,
         refit_captions=args.refit_captions,
@@ -683,6 +688,12 @@ def register(subparsers: Any) -> None:
         type=float,
         default=TrainConfig.specks,
         help="chance that an augmented image gets a lens-dirt layer of specks and streaks",
+    )
+    p.add_argument(
+        "--specks-from",
+        type=int,
+        default=TrainConfig.specks_from,
+        help="first training step with specks (a late start keeps the early, clean-feature steps plain)",
     )
     p.add_argument(
         "--grad-clip",
