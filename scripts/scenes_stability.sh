@@ -6,10 +6,11 @@
 # Every bench call is resumable: rerun the script after a kill.
 # Usage: bash scripts/scenes_stability.sh [OUT_DIR [PART ...]]
 #   PART: i2t-continual i2t-diverse i2t-gradual t2i-continual t2i-diverse (default: these, in
-#   turn), or extra (more seeds and anchors, not yet measured). Each part writes its own folders,
-#   so parts may run side by side in separate processes. Minutes of one thread on a 2-core AMD
-#   EPYC, sharing the CPU with other runs (session 4): i2t-continual 66, i2t-diverse 43,
-#   i2t-gradual 29, t2i-continual 43, t2i-diverse 14.
+#   turn), val-anchor (the anchor strength on the val stream), or extra (more seeds and anchors,
+#   not yet measured). Each part writes its own folders, so parts may run side by side in
+#   separate processes. Wall minutes of one thread on a 2-core AMD EPYC, two to four such
+#   processes side by side (session 7): i2t-continual 80, i2t-diverse 50, i2t-gradual 60,
+#   t2i-continual 50, t2i-diverse 13, val-anchor 40.
 set -euo pipefail
 out=${1:-runs/stability}
 shift || true
@@ -32,6 +33,8 @@ i2t-continual() {  # most important first, so that a cut-short run still answers
   bench i2t continual 0 --methods tcr-gd --hparam projection=none  # TCR's own steps: its angles
   bench i2t continual 0 --methods tcr-gd --hparam projection=per_tensor
   bench i2t continual 0 --methods tcr-gd --hparam teacher_momentum=0.99
+  bench i2t continual 0 --methods tcr-gd --hparam anchor=1
+  bench i2t continual 0 --methods tcr-gd --hparam anchor=0.1 --reset drift
 }
 i2t-diverse() {
   bench i2t diverse 0,1,2 --methods source,tcr,tcr-gd
@@ -39,10 +42,12 @@ i2t-diverse() {
   bench i2t diverse 0,1,2 --methods tent,eata,sar
   bench i2t diverse 0,1,2 --methods tcr-gd --hparam projection=per_tensor
   bench i2t diverse 0,1,2 --methods tcr-gd --hparam projection=none
+  bench i2t diverse 0,1,2 --methods tcr-gd --hparam anchor=1
 }
 i2t-gradual() {
   bench i2t gradual 0 --methods source,tcr,tcr-gd
   bench i2t gradual 0 --methods tent,eata,sar
+  bench i2t gradual 0 --methods tcr-gd --hparam anchor=1
 }
 t2i-continual() {
   bench t2i continual 0 --methods source,tcr,tent,tcr-gd
@@ -52,16 +57,26 @@ t2i-diverse() {
   bench t2i diverse 0 --methods tcr-gd --hparam anchor=0.1
 }
 
+val-anchor() {  # the anchor strength on the val split's continual stream (never test)
+  local val=(--dataset scenes:val --out "$out/val-i2t-continual")
+  bench i2t continual 0 --methods source,tcr-gd "${val[@]}"
+  local a
+  for a in 0.3 1 3; do
+    bench i2t continual 0 --methods tcr-gd --hparam anchor=$a "${val[@]}"
+  done
+}
+
 extra() {
   bench i2t continual 1,2 --methods source,tent,tcr
-  bench i2t continual 1,2 --methods tcr-gd --hparam anchor=0.1
-  bench i2t gradual 0 --methods tcr-gd --hparam anchor=0.1
-  bench t2i continual 0 --methods tcr-gd --hparam anchor=0.1
+  bench i2t continual 1,2 --methods tcr-gd --hparam anchor=1
+  bench t2i continual 0 --methods tcr-gd --hparam anchor=1
 }
 
 for part in "${parts[@]}"; do
   case $part in
-    i2t-continual | i2t-diverse | i2t-gradual | t2i-continual | t2i-diverse | extra) "$part" ;;
+    i2t-continual | i2t-diverse | i2t-gradual | t2i-continual | t2i-diverse | val-anchor | extra)
+      "$part"
+      ;;
     *) echo "unknown part: $part" >&2; exit 2 ;;
   esac
 done
