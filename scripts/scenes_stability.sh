@@ -28,12 +28,12 @@ bench() {  # bench DIRECTION SCENARIO SEEDS ARGS...
 
 i2t-continual() {  # most important first, so that a cut-short run still answers the issue
   bench i2t continual 0 --methods source,tent,eata,sar,tcr,tcr-gd
+  bench i2t continual 0 --methods tcr-gd --hparam anchor=1  # the row that meets issue 7's bar
   bench i2t continual 0 --methods tcr-gd --hparam anchor=0.1
   bench i2t continual 0 --methods tcr,tcr-gd --reset drift
   bench i2t continual 0 --methods tcr-gd --hparam projection=none  # TCR's own steps: its angles
   bench i2t continual 0 --methods tcr-gd --hparam projection=per_tensor
   bench i2t continual 0 --methods tcr-gd --hparam teacher_momentum=0.99
-  bench i2t continual 0 --methods tcr-gd --hparam anchor=1
   bench i2t continual 0 --methods tcr-gd --hparam anchor=0.1 --reset drift
 }
 i2t-diverse() {
