@@ -173,3 +173,26 @@ def test_cli_scenario_run_prints_the_table(tmp_path, monkeypatch, capsys):
     assert "### gradual i2t (probe every 8 batches)" in out and "| source |" in out
     (row,) = map(json.loads, (tmp_path / "results.jsonl").read_text().splitlines())
     assert row["model"] == "scenes" and row["queries"] == 16 * 9 * 8 and row["probe_every"] == 8
+
+
+@pytest.mark.parametrize("entries", [3, 14])
+def test_legend_never_covers_the_curves_and_stays_in_the_figure(entries):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from qshift.results import _place_legend
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for k in range(entries):
+        ax.plot(range(40), [k] * 40, label=f"variant {k}")
+    _place_legend(ax, entries)
+    fig.tight_layout()
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    figure = fig.bbox
+    assert figure.x0 <= legend.x0 and legend.x1 <= figure.x1 and legend.y0 >= figure.y0
+    if entries > 6:  # many entries: beside the axes, not over them
+        assert legend.x0 >= ax.get_window_extent().x1
+    plt.close(fig)

@@ -143,6 +143,20 @@ def write_tables(rows: Sequence[dict[str, Any]], out_dir: Path, metric: str = "r
     return md_path, csv_path
 
 
+_LEGEND_INSIDE_MAX = 6
+
+
+def _place_legend(ax: Any, entries: int) -> None:
+    """Legend inside the axes for a few entries; beside them, in one column, for more.
+
+    With a dozen methods or variants an inside legend covers the bars and curves it explains.
+    """
+    if entries <= _LEGEND_INSIDE_MAX:
+        ax.legend(fontsize=7, ncol=min(3, entries))
+    else:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
 def plot_bars(rows: Sequence[dict[str, Any]], path: Path, metric: str = "r1") -> Path:
     """Grouped bars: per shift, one bar per method (one panel per direction)."""
     import matplotlib
@@ -168,7 +182,7 @@ def plot_bars(rows: Sequence[dict[str, Any]], path: Path, metric: str = "r1") ->
         ax.set_xticklabels(d["shifts"], rotation=45, ha="right", fontsize=8)
         ax.set_ylabel(f"{metric.upper()} (%)")
         ax.set_title(f"{direction}: {metric.upper()} per shift")
-        ax.legend(fontsize=7, ncol=min(5, len(d["methods"])))
+        _place_legend(ax, len(d["methods"]))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -321,7 +335,7 @@ def plot_stream(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     ax.set_ylabel("R@1 (%)")
     seeds = len({r["seed"] for r in rows})
     ax.set_title(f"{rows[0]['stream']} {rows[0]['direction']}: R@1 per batch (mean of {seeds} seed(s))")
-    ax.legend(fontsize=7, ncol=min(4, len(variants) + 1))
+    _place_legend(ax, len(variants) + 1)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
