@@ -21,7 +21,14 @@ from qshift.data.scenes import (
     scenes_split,
 )
 from qshift.encoders.scenes import DEFAULT_WEIGHTS, SceneEncoder, load_scenes_encoder
-from qshift.encoders.vit import ViT, ViTConfig, contrast_normalise, local_contrast_normalise
+from qshift.encoders.vit import (
+    GREY_AXIS,
+    ViT,
+    ViTConfig,
+    contrast_normalise,
+    local_contrast_normalise,
+    opponent_normalise,
+)
 from qshift.pretrain import (
     DENSE_CLASSES,
     DenseHead,
@@ -216,6 +223,38 @@ def test_local_input_norm_also_removes_a_slow_veil():
         return (veiled - shift - plain)[inner].abs().mean().item()
 
     assert change(local_contrast_normalise) < 0.1 < change(contrast_normalise)
+
+
+def _chroma(images: torch.Tensor) -> torch.Tensor:
+    axis = torch.tensor(GREY_AXIS).view(1, 3, 1, 1)
+    axis = axis / axis.norm()
+    detail = images - images.mean(dim=(2, 3), keepdim=True)
+    return detail - (detail * axis).sum(dim=1, keepdim=True) * axis
+
+
+def test_opponent_input_norm_restores_the_colours_under_a_grey_veil():
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 32, 32)
+    veil = 4 * torch.rand(2, 1, 32, 32)  # fog-like: light added equally to R, G and B, varying in space
+    fogged = 0.25 * images + veil * torch.tensor(GREY_AXIS).view(1, 3, 1, 1)
+    plain, veiled = opponent_normalise(images), opponent_normalise(fogged)
+    torch.testing.assert_close(_chroma(veiled), _chroma(plain), atol=1e-3, rtol=1e-3)
+    assert not torch.allclose(
+        _chroma(contrast_normalise(fogged)), _chroma(contrast_normalise(images)), atol=0.1
+    )
+    torch.testing.assert_close(veiled.mean(dim=(2, 3)), fogged.mean(dim=(2, 3)))  # colour cast kept
+    luminance = (veiled - veiled.mean(dim=(2, 3), keepdim=True)) - _chroma(veiled)
+    assert luminance.pow(2).sum(dim=1).mean(dim=(1, 2)).allclose(torch.ones(2), atol=1e-3)  # unit RMS
+
+
+def test_opponent_input_norm_does_not_blow_up_a_grey_image():
+    torch.manual_seed(0)
+    grey = torch.rand(1, 1, 32, 32) * torch.tensor(GREY_AXIS).view(1, 3, 1, 1)
+    noisy = grey + 1e-3 * torch.randn(1, 3, 32, 32)  # quantisation-sized colour noise
+    chroma = _chroma(opponent_normalise(noisy))
+    assert chroma.pow(2).mean().sqrt() < 0.2  # divided by the floor, not by its own tiny RMS
+    tower = ViT(ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2, input_norm="opponent"))
+    assert torch.isfinite(tower(noisy)).all()
 
 
 def test_vit_config_reads_old_json_and_rejects_unknown_input_norms():

@@ -20,15 +20,12 @@ from safetensors.torch import load_file
 from torch import nn
 
 from qshift.encoders.base import DualEncoder
-from qshift.encoders.vit import ViT, ViTConfig
+from qshift.encoders.vit import IMAGE_MEAN, IMAGE_STD, ViT, ViTConfig
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_WEIGHTS = ASSETS / "scenes_source.safetensors"
 EMBED_DIM = 256
 MAX_TEXT_TOKENS = 64
-#: per-channel statistics of the 224-px training renders (fixed, part of the model)
-IMAGE_MEAN = (0.53, 0.52, 0.52)
-IMAGE_STD = (0.16, 0.15, 0.16)
 
 
 def minilm_path() -> Path:

@@ -16,10 +16,19 @@ from torch import nn
 
 #: "fixed": the inputs as normalised by the dataset statistics; "contrast": each image's
 #: deviations from its own per-channel mean divided by their RMS (see contrast_normalise);
-#: "local": the same after removing slow variations (see local_contrast_normalise)
-INPUT_NORMS = ("fixed", "contrast", "local")
+#: "local": the same after removing slow variations (see local_contrast_normalise);
+#: "opponent": luminance and chroma deviations each scaled to unit RMS (see opponent_normalise)
+INPUT_NORMS = ("fixed", "contrast", "local", "opponent")
 #: box window (pixels of the model input) of the slow variations "local" removes
 LOCAL_WINDOW = 31
+#: per-channel statistics of the 224-px scenes renders that standardise the ViT's RGB input
+IMAGE_MEAN = (0.53, 0.52, 0.52)
+IMAGE_STD = (0.16, 0.15, 0.16)
+#: the direction a grey change (equal in R, G and B) takes in the standardised input
+GREY_AXIS = tuple(1.0 / s for s in IMAGE_STD)
+#: smallest chroma RMS "opponent" divides by (standardised units; clean scenes renders: 1 %
+#: quantile 0.07, median 0.4), so an all-grey image's quantisation noise is not blown up
+CHROMA_FLOOR = 0.01
 
 
 @dataclass(frozen=True)
@@ -97,10 +106,37 @@ def local_contrast_normalise(
     return _with_unit_detail(images, images - slow, eps)
 
 
+def opponent_normalise(
+    images: torch.Tensor, grey: tuple[float, float, float] = GREY_AXIS, floor: float = CHROMA_FLOOR
+) -> torch.Tensor:
+    """Like :func:`contrast_normalise`, with luminance and chroma each scaled to unit RMS.
+
+    An image's deviations from its per-channel means split into a luminance part (along the
+    ``grey`` axis) and a chroma part (orthogonal to it); each is divided by its own RMS. Veils
+    that add light equally to all channels (haze, fog, frost, snow flakes, glare) swamp the
+    luminance but only shrink the chroma, which this gain control restores to its clean scale,
+    much as the colour-opponent pathways of a retina adapt separately. Chroma is divided by at
+    least ``floor`` so that a grey image's quantisation noise is not amplified.
+    """
+    axis = torch.tensor(grey, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    axis = axis / axis.norm()
+    means = images.mean(dim=(2, 3), keepdim=True)
+    detail = images - means
+    luminance = (detail * axis).sum(dim=1, keepdim=True)
+    chroma = detail - luminance * axis
+    luminance = luminance / (_rms(luminance) + 1e-4)
+    chroma = chroma / _rms(chroma).clamp_min(floor)
+    return means + luminance * axis + chroma
+
+
+def _rms(x: torch.Tensor) -> torch.Tensor:
+    """Root mean square per image, shaped to broadcast over (B, C, H, W)."""
+    return x.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+
+
 def _with_unit_detail(images: torch.Tensor, detail: torch.Tensor, eps: float) -> torch.Tensor:
     """The images' per-channel means plus ``detail`` scaled to unit RMS per image."""
-    rms = detail.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
-    return images.mean(dim=(2, 3), keepdim=True) + detail / (rms + eps)
+    return images.mean(dim=(2, 3), keepdim=True) + detail / (_rms(detail) + eps)
 
 
 def _stem_strides(patch_size: int) -> list[int]:
@@ -191,6 +227,8 @@ class ViT(nn.Module):
             images = contrast_normalise(images)
         elif self.config.input_norm == "local":
             images = local_contrast_normalise(images)
+        elif self.config.input_norm == "opponent":
+            images = opponent_normalise(images)
         x = self.patch_embed(images).flatten(2).transpose(1, 2)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
