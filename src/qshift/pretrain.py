@@ -665,7 +665,7 @@ def register(subparsers: Any) -> None:
         "--input-norm",
         choices=INPUT_NORMS,
         default=ViTConfig.input_norm,
-        help="the ViT's input normalisation (contrast: per-image contrast; opponent: luminance and chroma apart)",
+        help="the ViT's input normalisation (contrast: per image; opponent: luminance and chroma apart)",
     )
     p.add_argument("--no-augment", action="store_true", help="train on clean renders only (ablation)")
     p.add_argument(
