@@ -257,6 +257,22 @@ def test_opponent_input_norm_does_not_blow_up_a_grey_image():
     assert torch.isfinite(tower(noisy)).all()
 
 
+def test_stacked_input_norm_feeds_both_normalisations_to_a_six_channel_stem():
+    torch.manual_seed(0)
+    config = dict(image_size=32, patch_size=8, width=32, depth=1, heads=2)
+    stacked = ViT(ViTConfig(**config, input_norm="contrast+opponent"))
+    contrast = ViT(ViTConfig(**config, input_norm="contrast"))
+    first = stacked.patch_embed[0]
+    assert first.in_channels == 6
+    with torch.no_grad():  # blind the stem to the opponent half: the tower is a contrast tower
+        first.weight[:, 3:] = 0
+        state = stacked.state_dict()
+        state["patch_embed.0.weight"] = first.weight[:, :3].clone()
+    contrast.load_state_dict(state)
+    images = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(stacked(images), contrast(images))
+
+
 def test_vit_config_reads_old_json_and_rejects_unknown_input_norms():
     old = {k: v for k, v in ViTConfig().to_dict().items() if k != "input_norm"}
     assert ViTConfig.from_dict(old).input_norm == "fixed"  # weights saved before the field existed

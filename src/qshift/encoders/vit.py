@@ -17,8 +17,9 @@ from torch import nn
 #: "fixed": the inputs as normalised by the dataset statistics; "contrast": each image's
 #: deviations from its own per-channel mean divided by their RMS (see contrast_normalise);
 #: "local": the same after removing slow variations (see local_contrast_normalise);
-#: "opponent": luminance and chroma deviations each scaled to unit RMS (see opponent_normalise)
-INPUT_NORMS = ("fixed", "contrast", "local", "opponent")
+#: "opponent": luminance and chroma deviations each scaled to unit RMS (see opponent_normalise);
+#: "contrast+opponent": both, stacked as six input channels
+INPUT_NORMS = ("fixed", "contrast", "local", "opponent", "contrast+opponent")
 #: box window (pixels of the model input) of the slow variations "local" removes
 LOCAL_WINDOW = 31
 #: per-channel statistics of the 224-px scenes renders that standardise the ViT's RGB input
@@ -79,6 +80,11 @@ class ViTConfig:
     @property
     def num_patches(self) -> int:
         return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def in_channels(self) -> int:
+        """Channels the stem sees: RGB, or six when two normalisations are stacked."""
+        return 6 if self.input_norm == "contrast+opponent" else 3
 
 
 def contrast_normalise(images: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
@@ -151,14 +157,14 @@ def _stem_strides(patch_size: int) -> list[int]:
     return strides
 
 
-def conv_stem(width: int, patch_size: int) -> nn.Sequential:
+def conv_stem(width: int, patch_size: int, in_channels: int = 3) -> nn.Sequential:
     """Strided 3x3 convolutions down to one token per ``patch_size`` pixels, then a 1x1 to ``width``.
 
     Early convolutions make a small ViT learn from few samples far faster than a single
     patchifying convolution (Xiao et al. 2021, "Early Convolutions Help Transformers See Better").
     """
     layers: list[nn.Module] = []
-    channels = 3
+    channels = in_channels
     for i, stride in enumerate(_stem_strides(patch_size)):
         out = min(width, 24 * 2**i)
         layers += [
@@ -210,9 +216,11 @@ class ViT(nn.Module):
         self.config = config
         w = config.width
         if config.stem == "conv":
-            self.patch_embed: nn.Module = conv_stem(w, config.patch_size)
+            self.patch_embed: nn.Module = conv_stem(w, config.patch_size, config.in_channels)
         else:
-            self.patch_embed = nn.Conv2d(3, w, kernel_size=config.patch_size, stride=config.patch_size)
+            self.patch_embed = nn.Conv2d(
+                config.in_channels, w, kernel_size=config.patch_size, stride=config.patch_size
+            )
         extra = 1 if config.pool == "cls" else 0
         self.cls_token = nn.Parameter(torch.zeros(1, 1, w)) if extra else None
         self.pos_embed = nn.Parameter(torch.randn(1, config.num_patches + extra, w) * 0.02)
@@ -229,6 +237,8 @@ class ViT(nn.Module):
             images = local_contrast_normalise(images)
         elif self.config.input_norm == "opponent":
             images = opponent_normalise(images)
+        elif self.config.input_norm == "contrast+opponent":
+            images = torch.cat([contrast_normalise(images), opponent_normalise(images)], dim=1)
         x = self.patch_embed(images).flatten(2).transpose(1, 2)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
