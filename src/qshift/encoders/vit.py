@@ -45,7 +45,7 @@ class ViTConfig:
     out_dim: int = 256
     pool: str = "mean"
     stem: str = "conv"
-    input_norm: str = "contrast"
+    input_norm: str = "contrast+opponent"
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:
