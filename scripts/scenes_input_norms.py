@@ -20,15 +20,11 @@ import torch.nn.functional as F
 
 from qshift.data.scenes import scenes_split
 from qshift.encoders.scenes import normalise_images, resize_images
-from qshift.encoders.vit import contrast_normalise, local_contrast_normalise, opponent_normalise
+from qshift.encoders.vit import INPUT_NORMALISERS
 from qshift.shifts import apply, names
 
 #: "fixed" is left out: the cosine ignores a per-image scale, so it would equal "contrast"
-NORMALISATIONS = {
-    "contrast": contrast_normalise,
-    "local": local_contrast_normalise,
-    "opponent": opponent_normalise,
-}
+NORMALISATIONS = {name: INPUT_NORMALISERS[name] for name in ("contrast", "local", "opponent")}
 
 
 def similarity(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -7,6 +7,7 @@ kind of trainable parameters it finds in CLIP's vision tower.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -14,12 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: "fixed": the inputs as normalised by the dataset statistics; "contrast": each image's
-#: deviations from its own per-channel mean divided by their RMS (see contrast_normalise);
-#: "local": the same after removing slow variations (see local_contrast_normalise);
-#: "opponent": luminance and chroma deviations each scaled to unit RMS (see opponent_normalise);
-#: "contrast+opponent": both, stacked as six input channels
-INPUT_NORMS = ("fixed", "contrast", "local", "opponent", "contrast+opponent")
 #: box window (pixels of the model input) of the slow variations "local" removes
 LOCAL_WINDOW = 31
 #: per-channel statistics of the 224-px scenes renders that standardise the ViT's RGB input
@@ -145,6 +140,23 @@ def _with_unit_detail(images: torch.Tensor, detail: torch.Tensor, eps: float) ->
     return images.mean(dim=(2, 3), keepdim=True) + detail / (_rms(detail) + eps)
 
 
+#: what each ``ViTConfig.input_norm`` does to the standardised images before the stem:
+#: "fixed": nothing (the dataset statistics only); "contrast": each image's deviations from its
+#: own per-channel mean divided by their RMS; "local": the same after removing slow variations;
+#: "opponent": luminance and chroma deviations each scaled to unit RMS; "contrast+opponent":
+#: both, stacked as six input channels
+INPUT_NORMALISERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "fixed": lambda images: images,
+    "contrast": contrast_normalise,
+    "local": local_contrast_normalise,
+    "opponent": opponent_normalise,
+    "contrast+opponent": lambda images: torch.cat(
+        [contrast_normalise(images), opponent_normalise(images)], dim=1
+    ),
+}
+INPUT_NORMS = tuple(INPUT_NORMALISERS)
+
+
 def _stem_strides(patch_size: int) -> list[int]:
     """Factor ``patch_size`` into strides of 2 (first) and 3; ValueError if impossible."""
     strides, rest = [], patch_size
@@ -231,14 +243,7 @@ class ViT(nn.Module):
 
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) normalised images -> (B, N, width) output tokens (CLS first when used)."""
-        if self.config.input_norm == "contrast":
-            images = contrast_normalise(images)
-        elif self.config.input_norm == "local":
-            images = local_contrast_normalise(images)
-        elif self.config.input_norm == "opponent":
-            images = opponent_normalise(images)
-        elif self.config.input_norm == "contrast+opponent":
-            images = torch.cat([contrast_normalise(images), opponent_normalise(images)], dim=1)
+        images = INPUT_NORMALISERS[self.config.input_norm](images)
         x = self.patch_embed(images).flatten(2).transpose(1, 2)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
