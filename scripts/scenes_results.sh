@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every table of docs/results-scenes.md for the shipped scenes weights, as two one-thread lanes
-# that share a 2-core CPU (about 110 minutes on the 2-core AMD EPYC of docs/scenes.md), then the
-# merged tables and plots. Every bench call is resumable: rerun the script after a kill.
+# that share a 2-core CPU (about 80 minutes on the 2-core AMD EPYC of docs/scenes.md, session 9,
+# before the clean-t2i cell was added to the first lane), then the merged tables and plots. Every bench call is resumable: rerun the script after a kill.
 # Re-choose the adaptation lr first when the weights change (bash scripts/scenes_select_lr.sh,
 # docs/scenes.md "Hyper-parameters"); time `qshift demo` alone afterwards.
 # Usage: bash scripts/scenes_results.sh [OUT_DIR]
@@ -18,6 +18,7 @@ lane_a() {
   qshift bench --direction i2t --shifts "$first" --methods "$methods" --seeds 0 --out "$out/lanes/image-a"
   qshift bench --suite scenes-qs-text --methods source,tcr --out "$out/scenes-qs-text"
   qshift bench --shifts none --direction i2t --methods source,eata,tcr --seeds 0 --out "$out/clean-i2t"
+  qshift bench --shifts none --direction t2i --methods source,eata,tcr --seeds 0 --out "$out/clean-t2i"
 }
 lane_b() {
   qshift bench --direction i2t --shifts "$second" --methods "$methods" --seeds 0 --out "$out/lanes/image-b"
@@ -53,4 +54,4 @@ qshift bench --suite scenes-qs-image --methods "$methods" --seeds 0 --out "$out/
 merge "$out/scenes-qs-image-seeds" source,shot,tcr image-a image-b seed-1 seed-2
 qshift bench --suite scenes-qs-image --methods source,shot,tcr --seeds 0,1,2 --out "$out/scenes-qs-image-seeds"
 echo "tables: $out/scenes-qs-image/table.md, $out/scenes-qs-image-seeds/table.md," \
-  "$out/scenes-qs-text/table.md, $out/clean-i2t/table.md"
+  "$out/scenes-qs-text/table.md, $out/clean-i2t/table.md, $out/clean-t2i/table.md"

@@ -365,6 +365,7 @@ def test_pretrain_smoke_run_writes_loadable_weights(tmp_path):
     assert again.read_bytes() == weights.read_bytes()
     meta = json.loads(weights.with_suffix(".json").read_text())["train"]
     assert (meta["precision"], meta["hard_negatives"], meta["render_size"]) == ("bf16", True, 128)
+    assert meta["torch_threads"] == torch.get_num_threads()
 
 
 def test_pretrain_rejects_bad_precision_and_a_render_below_the_model_input(tmp_path):

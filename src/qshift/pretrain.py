@@ -519,6 +519,9 @@ def pretrain_scenes(
         "minutes_run": (time.monotonic() - start) / 60,
         "temperature": 1 / logit_scale.exp().item(),
         "clipped_steps": clipped_steps,
+        # the same seed gives the same bytes only with the same number of threads: the
+        # float reductions are split differently
+        "torch_threads": torch.get_num_threads(),
     }
     text_head.cpu().fold()
     if cfg.refit_images:
