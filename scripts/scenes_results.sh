@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every table of docs/results-scenes.md for the shipped scenes weights, as two one-thread lanes
 # that share a 2-core CPU (about 80 minutes on the 2-core AMD EPYC of docs/scenes.md, session 9,
-# before the clean-t2i cell was added to the first lane), then the merged tables and plots. Every bench call is resumable: rerun the script after a kill.
+# before the clean-t2i cell was added to the first lane), then the merged tables and plots.
+# Every bench call is resumable: rerun the script after a kill.
 # Re-choose the adaptation lr first when the weights change (bash scripts/scenes_select_lr.sh,
 # docs/scenes.md "Hyper-parameters"); time `qshift demo` alone afterwards.
 # Usage: bash scripts/scenes_results.sh [OUT_DIR]
