@@ -15,6 +15,7 @@ import pytest
 from PIL import Image, JpegImagePlugin
 
 import qshift.shifts
+from qshift.cli import shift as shift_command
 from qshift.shifts import builder
 from qshift.shifts.builder import (
     Manifest,
@@ -365,7 +366,7 @@ def test_cli_builds_both_kinds(
 ) -> None:
     annotation, root = dataset
     parser = argparse.ArgumentParser(prog="qshift")
-    builder.register(parser.add_subparsers(dest="command"))
+    shift_command.register(parser.add_subparsers(dest="command"))
     spec = f"karpathy:{annotation}:{root}"
     common = ["--dataset", spec, "--out", str(tmp_path), "--workers", "1", "--limit", "2"]
     args = parser.parse_args(["shift", "images", *common, "--shifts", "contrast", "--severities", "2"])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -199,11 +197,11 @@ def test_dataset_list_has_one_line_per_family():
     }
 
 
-def test_scenes_spec_is_dispatched_lazily_with_its_split(monkeypatch):
+def test_scenes_spec_is_dispatched_with_its_split(monkeypatch):
+    import qshift.data.scenes as scenes
+
     calls = []
-    fake = types.ModuleType("qshift.data.scenes")
-    fake.load_scenes_dataset = lambda **kwargs: calls.append(kwargs) or "dataset"
-    monkeypatch.setitem(sys.modules, "qshift.data.scenes", fake)
+    monkeypatch.setattr(scenes, "load_scenes_dataset", lambda **kwargs: calls.append(kwargs) or "dataset")
     assert load_dataset("scenes") == "dataset"
     assert load_dataset("scenes:val", seed=3) == "dataset"
     assert calls == [{}, {"split": "val", "seed": 3}]

@@ -21,8 +21,9 @@ import torch
 import qshift
 import qshift.methods as methods
 from qshift import distributed
-from qshift.cli import UsageError, main
-from qshift.cli_run import check_device_flag
+from qshift.cli import main
+from qshift.cli.run import check_device_flag
+from qshift.errors import UsageError
 from qshift.gallery import TOPK_THRESHOLD, Gallery, TopK
 from qshift.methods.losses import entropy
 from qshift.metrics import RetrievalMetrics, TopKMetrics

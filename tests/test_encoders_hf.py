@@ -324,12 +324,12 @@ def test_unknown_or_malformed_specs(spec):
         load_encoder(spec, device="cpu")
 
 
-def test_scenes_spec_is_dispatched_lazily(monkeypatch):
-    fake = types.ModuleType("qshift.encoders.scenes")
+def test_scenes_spec_is_dispatched_with_its_weights(monkeypatch):
+    import qshift.encoders.scenes as scenes
+
     model = nn.Linear(2, 2)
     asked = []
-    fake.load_scenes_encoder = lambda weights=None: asked.append(weights) or model
-    monkeypatch.setitem(sys.modules, "qshift.encoders.scenes", fake)
+    monkeypatch.setattr(scenes, "load_scenes_encoder", lambda weights=None: asked.append(weights) or model)
     assert load_encoder("scenes", device="cpu") is model
     assert load_encoder("scenes:/w/retrained.safetensors", device="cpu") is model
     assert asked == [None, "/w/retrained.safetensors"]

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from qshift.cli import UsageError, main
+from qshift.cli import main
 from qshift.data.base import RetrievalDataset
+from qshift.errors import UsageError
 from qshift.scenarios import run_scenario, scenario, scenario_shifts
 from qshift.shifts import names
 from qshift.shifts.text import PAPER_TEXT_SHIFTS
@@ -63,7 +64,7 @@ def test_gradual_sweeps_severity_up_and_down_for_each_shift():
     ("argv", "named"),
     [
         (["--scenario", "sideways", "--direction", "i2t"], "'sideways'"),
-        (["--scenario", "continual", "--direction", "i2t", "--rounds", "0"], "--rounds must be >= 1, got 0"),
+        (["--scenario", "continual", "--direction", "i2t", "--rounds", "0"], "--rounds: rounds must be >= 1"),
         (["--scenario", "diverse", "--direction", "i2t", "--rounds", "2"], "continual scenario only"),
         (["--scenario", "gradual", "--direction", "i2t", "--probe-every", "0"], "got 0"),
         (["--scenario", "gradual"], "--direction"),

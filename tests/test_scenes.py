@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from qshift.cli.pretrain import register
 from qshift.data.scenes import (
     RAW_SIZE,
     STYLES,
@@ -38,7 +39,6 @@ from qshift.pretrain import (
     patch_labels,
     pretrain_scenes,
     recall_at_1,
-    register,
 )
 from qshift.text_head import StandardisedProjection, fit_text_head
 

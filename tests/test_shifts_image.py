@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from qshift import shifts
-from qshift.shifts.image import CORRUPTIONS, corrupt
+from qshift.shifts import names
+from qshift.shifts.image import corrupt
 
 EXPECTED_NAMES = [
     "gaussian_noise",
@@ -51,7 +52,7 @@ def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_names_order_and_registry():
-    assert list(CORRUPTIONS) == EXPECTED_NAMES
+    assert names("image") == EXPECTED_NAMES
     assert shifts.names("image") == EXPECTED_NAMES
 
 
@@ -147,7 +148,7 @@ def test_brightness_matches_hsv_value_shift():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("fizz", np.zeros((8, 8, 3), np.uint8), 3), "valid names: gaussian_noise, shot_noise"),
+        (("fizz", np.zeros((8, 8, 3), np.uint8), 3), "available: gaussian_noise, shot_noise"),
         (("fog", np.zeros((8, 8, 3), np.uint8), 0), "severity"),
         (("fog", np.zeros((8, 8, 3), np.uint8), 6), "severity"),
         (("fog", np.zeros((8, 8, 3), np.uint8), 2.0), "severity"),

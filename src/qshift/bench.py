@@ -8,7 +8,6 @@ all rows at the end.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from qshift.cli import UsageError, parse_hparams
+from qshift import registry
 from qshift.data.base import RetrievalDataset
 from qshift.distributed import is_main
 from qshift.encoders.base import DualEncoder
-from qshift.shifts.spec import ShiftSpec, parse_shift
+from qshift.errors import ParameterError
+from qshift.shifts.spec import ShiftSpec
 
 IMAGE_SEVERITY = 5
 TEXT_SEVERITY = 5
@@ -40,29 +40,40 @@ class Suite:
     i2t_queries: int | None = None
 
 
-def _image_cells() -> tuple[tuple[str, ShiftSpec], ...]:
+def image_cells() -> tuple[tuple[str, ShiftSpec], ...]:
     from qshift.shifts import names
 
     return tuple(("i2t", ShiftSpec(n, IMAGE_SEVERITY)) for n in names("image"))
 
 
-def _text_cells() -> tuple[tuple[str, ShiftSpec], ...]:
+def text_cells() -> tuple[tuple[str, ShiftSpec], ...]:
     from qshift.shifts.text import PAPER_TEXT_SHIFTS
 
     return tuple(("t2i", ShiftSpec(n, TEXT_SEVERITY)) for n in PAPER_TEXT_SHIFTS)
 
 
+def scenes_qs_image() -> Suite:
+    """scenes i2t: the 16 image corruptions at severity 5."""
+    return Suite("scenes", "scenes", image_cells())
+
+
+def scenes_qs_text() -> Suite:
+    """scenes t2i: the paper's 15 text shifts at severity 5, on 1,000 caption queries."""
+    return Suite("scenes", "scenes", text_cells(), SCENES_T2I_QUERIES)
+
+
+def scenes_qs() -> Suite:
+    """Both scenes suites in one matrix."""
+    return Suite("scenes", "scenes", image_cells() + text_cells(), SCENES_T2I_QUERIES)
+
+
 def suite(name: str) -> Suite:
-    """The named suite: scenes-qs-image, scenes-qs-text or scenes-qs (both)."""
-    if name == "scenes-qs-image":
-        return Suite("scenes", "scenes", _image_cells())
-    if name == "scenes-qs-text":
-        return Suite("scenes", "scenes", _text_cells(), SCENES_T2I_QUERIES)
-    if name == "scenes-qs":
-        return Suite("scenes", "scenes", _image_cells() + _text_cells(), SCENES_T2I_QUERIES)
-    raise UsageError(
-        f"--suite: unknown suite {name!r}; available: scenes-qs-image, scenes-qs-text, scenes-qs"
-    )
+    """The registered suite ``name`` (``qshift list`` shows them)."""
+    if name not in registry.names("suite"):
+        raise ParameterError(
+            "suite", f"unknown suite {name!r}; available: {', '.join(registry.names('suite'))}"
+        )
+    return registry.load("suite", name)()
 
 
 def query_subset(num_queries: int, size: int | None, seed: int = 0) -> np.ndarray | None:
@@ -212,109 +223,3 @@ def _method_hparams(method: str, hparams: dict[str, Any]) -> dict[str, Any]:
 
     accepted = hparam_names(method)
     return {k: v for k, v in hparams.items() if k in accepted}
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "bench", help="a resumable matrix of shifts × methods × seeds with tables and plots"
-    )
-    parser.add_argument("--suite", default=None, help="scenes-qs-image | scenes-qs-text | scenes-qs")
-    parser.add_argument("--shifts", default=None, help="comma list NAME@SEV (instead of --suite)")
-    parser.add_argument(
-        "--scenario", default=None, help="diverse | continual | gradual: a long mixed stream with probes"
-    )
-    parser.add_argument(
-        "--direction", choices=("i2t", "t2i"), default=None, help="direction for --shifts or --scenario"
-    )
-    parser.add_argument("--rounds", type=int, default=None, help="rounds of --scenario continual (3)")
-    parser.add_argument(
-        "--probe-every", type=int, default=None, help="--scenario: a clean probe batch every n batches (4)"
-    )
-    parser.add_argument(
-        "--reset", default=None, help="--scenario: continual (default), episodic, N, drift or drift:K"
-    )
-    parser.add_argument("--model", default="scenes")
-    parser.add_argument("--dataset", default="scenes")
-    parser.add_argument("--methods", default="all", help="comma list, or all")
-    parser.add_argument("--seeds", default="0", help="comma list of stream seeds, e.g. 0,1,2")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument(
-        "--t2i-queries", type=int, default=None, help="caption queries per t2i run (subset; --scenario: 256)"
-    )
-    parser.add_argument(
-        "--i2t-queries", type=int, default=None, help="image queries per i2t run (subset; --scenario: 256)"
-    )
-    parser.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.set_defaults(func=cmd_bench)
-
-
-def _methods_and_seeds(args: argparse.Namespace) -> tuple[list[str], list[int]]:
-    """The checked --methods and --seeds lists."""
-    from qshift.methods import names as method_names
-
-    methods = (
-        method_names() if args.methods == "all" else [m.strip() for m in args.methods.split(",") if m.strip()]
-    )
-    unknown = [m for m in methods if m not in method_names()]
-    if unknown:
-        raise UsageError(
-            f"--methods: unknown method(s) {', '.join(unknown)}; available: {', '.join(method_names())}"
-        )
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        raise UsageError(f"--seeds expects a comma list of integers, got {args.seeds!r}") from None
-    return methods, seeds
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    if sum(flag is not None for flag in (args.suite, args.shifts, args.scenario)) != 1:
-        raise UsageError("give exactly one of --suite, --shifts or --scenario")
-    methods, seeds = _methods_and_seeds(args)
-    if args.scenario is not None:
-        from qshift.scenarios import cmd_scenario
-
-        return cmd_scenario(args, methods, seeds)
-    for flag, value in (
-        ("--rounds", args.rounds),
-        ("--probe-every", args.probe_every),
-        ("--reset", args.reset),
-    ):
-        if value is not None:
-            raise UsageError(f"{flag} applies to --scenario runs only")
-    t2i_queries, i2t_queries = args.t2i_queries, args.i2t_queries
-    if args.suite is not None:
-        chosen = suite(args.suite)
-        model, dataset, cells = chosen.model, chosen.dataset, chosen.cells
-        t2i_queries = t2i_queries if t2i_queries is not None else chosen.t2i_queries
-        i2t_queries = i2t_queries if i2t_queries is not None else chosen.i2t_queries
-    else:
-        if args.direction is None:
-            raise UsageError("--shifts needs --direction i2t or t2i")
-        model, dataset = args.model, args.dataset
-        cells = tuple((args.direction, parse_shift(s)) for s in args.shifts.split(",") if s.strip())
-    rows = run_bench(
-        model,
-        dataset,
-        cells,
-        methods,
-        seeds,
-        args.out,
-        batch_size=args.batch_size,
-        hparams=parse_hparams(args.hparam),
-        t2i_queries=t2i_queries,
-        i2t_queries=i2t_queries,
-        workers=args.workers,
-    )
-    from qshift.results import markdown_table
-
-    if not is_main():
-        return 0
-    print(markdown_table(rows))
-    print(
-        f"results: {args.out / 'results.jsonl'}\ntables:  {args.out / 'table.md'}, {args.out / 'table.csv'}"
-    )
-    print(f"plots:   {args.out / 'bars.png'}, {args.out / 'geometry.png'}")
-    return 0

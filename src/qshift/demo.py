@@ -7,7 +7,6 @@ plot and says where the files are.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 from pathlib import Path
 
@@ -69,18 +68,9 @@ def plot_demo(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "demo", help="the embedded default: source vs baseline vs TCR on scenes, a few minutes"
-    )
-    parser.add_argument("--out", type=Path, default=Path("qshift-demo"), help="output directory")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.set_defaults(func=cmd_demo)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
+def run_demo(out: Path, workers: int = 2) -> list[dict]:
+    """Run the demo cells (resumable in ``out``), write the plot, and return the rows."""
     from qshift.bench import run_bench
-    from qshift.results import markdown_table
 
     rows = run_bench(
         "scenes",
@@ -88,24 +78,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
         DEMO_CELLS,
         DEMO_METHODS,
         [0],
-        args.out,
+        out,
         t2i_queries=DEMO_T2I_QUERIES,
         i2t_queries=DEMO_I2T_QUERIES,
-        workers=args.workers,
+        workers=workers,
         plots=False,
     )
-    print(
-        "\nR@1 (%) on the scenes test split (fixed subsets of 500 image and 500 caption queries"
-        " against the whole 5,000-caption / 1,000-image galleries):\n"
-    )
-    print(markdown_table(rows))
-    print("geometry (TCR runs, mean over shifted cells): uniformity / modality gap")
+    plot_demo(rows, out / "demo.png")
+    return rows
+
+
+def demo_report(rows: list[dict], out: Path) -> str:
+    """The table, TCR's geometry per shifted cell, and where the files are."""
+    from qshift.results import markdown_table
+
+    lines = [
+        "",
+        "R@1 (%) on the scenes test split (fixed subsets of 500 image and 500 caption queries"
+        " against the whole 5,000-caption / 1,000-image galleries):",
+        "",
+        markdown_table(rows),
+        "geometry (TCR runs, mean over shifted cells): uniformity / modality gap",
+    ]
     for row in rows:
         if row["method"] == "tcr" and row["shift"] != "none":
-            print(
+            lines.append(
                 f"  {row['direction']} {row['shift']:<18} uniformity {row['uniformity_before']:.3f} → "
                 f"{row['uniformity_after']:.3f}   gap {row['gap_before']:.3f} → {row['gap_after']:.3f}"
             )
-    plot = plot_demo(rows, args.out / "demo.png")
-    print(f"\nfiles: {plot}  {args.out / 'table.md'}  {args.out / 'results.jsonl'}")
-    return 0
+    lines.append(f"\nfiles: {out / 'demo.png'}  {out / 'table.md'}  {out / 'results.jsonl'}")
+    return "\n".join(lines)

@@ -9,12 +9,13 @@ write COCO-C copies.
 
 from __future__ import annotations
 
-import argparse
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qshift.cli import UsageError
+from qshift.errors import ParameterError
+from qshift.utils.io import write_atomic
 
 #: average R@1 published in Li et al., ICLR 2025 (method.md §4), by backbone and direction
 PUBLISHED: dict[str, dict[str, dict[str, float]]] = {
@@ -70,48 +71,32 @@ def comparison_table(rows: list[dict[str, Any]], published: str | None) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "reproduce", help="COCO-C i2t/t2i tables on your weights, beside the paper's numbers"
-    )
-    parser.add_argument("--model", required=True, help="e.g. hf:/models/blip-itm-base-coco")
-    parser.add_argument("--dataset", required=True, help="e.g. coco:/data/coco (Karpathy test split)")
-    parser.add_argument("--directions", default="i2t,t2i", help="i2t, t2i or both")
-    parser.add_argument(
-        "--published", default="blip-b", choices=[*PUBLISHED, "none"], help="numbers to print beside"
-    )
-    parser.add_argument("--methods", default=",".join(PAPER_METHODS))
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument(
-        "--limit-shifts", type=int, default=None, help="first N shifts per direction (quick tries)"
-    )
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.set_defaults(func=cmd_reproduce)
+def reproduce(
+    model: str,
+    dataset: str,
+    out: Path,
+    *,
+    directions: Sequence[str] = ("i2t", "t2i"),
+    methods: Sequence[str] = PAPER_METHODS,
+    seeds: Sequence[int] = (0,),
+    published: str | None = "blip-b",
+    limit_shifts: int | None = None,
+    workers: int = 4,
+) -> str:
+    """Run the COCO-C matrix of ``directions`` (resumable in ``out``) and write ``comparison.md``.
 
+    Returns the comparison table (markdown); ``limit_shifts`` keeps the first N shifts per
+    direction for quick tries.
+    """
+    from qshift.bench import image_cells, run_bench, text_cells
 
-def cmd_reproduce(args: argparse.Namespace) -> int:
-    from qshift.bench import _image_cells, _text_cells, run_bench
-    from qshift.methods import names
-
-    directions = [d.strip() for d in args.directions.split(",") if d.strip()]
     if not directions or any(d not in ("i2t", "t2i") for d in directions):
-        raise UsageError(f"--directions must be i2t, t2i or i2t,t2i; got {args.directions!r}")
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in names()]
-    if unknown:
-        raise UsageError(f"--methods: unknown method(s) {', '.join(unknown)}")
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        raise UsageError(f"--seeds expects a comma list of integers, got {args.seeds!r}") from None
+        raise ParameterError("directions", f"directions must be i2t, t2i or both; got {list(directions)}")
     cells: tuple = ()
     for direction in directions:
-        chosen = _image_cells() if direction == "i2t" else _text_cells()
-        cells += chosen[: args.limit_shifts] if args.limit_shifts else chosen
-    rows = run_bench(args.model, args.dataset, cells, methods, seeds, args.out, workers=args.workers)
-    table = comparison_table(rows, None if args.published == "none" else args.published)
-    (args.out / "comparison.md").write_text(table)
-    print(table)
-    print(f"per-shift tables: {args.out / 'table.md'}; comparison: {args.out / 'comparison.md'}")
-    return 0
+        chosen = image_cells() if direction == "i2t" else text_cells()
+        cells += chosen[:limit_shifts] if limit_shifts else chosen
+    rows = run_bench(model, dataset, cells, list(methods), list(seeds), out, workers=workers)
+    table = comparison_table(rows, published)
+    write_atomic(out / "comparison.md", lambda tmp: tmp.write_text(table))
+    return table

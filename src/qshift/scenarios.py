@@ -20,7 +20,6 @@ like the shift bench; its ``shift`` field is the stream label (``"continual×3"`
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,11 +28,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from qshift.cli import UsageError
 from qshift.data.base import RetrievalDataset
 from qshift.distributed import is_main
 from qshift.encoders.base import DualEncoder
 from qshift.engine import BatchRecord, ResetPolicy, StreamResult
+from qshift.errors import ParameterError
 from qshift.methods.base import Adapter
 from qshift.shifts import streams
 from qshift.shifts.spec import ShiftSpec
@@ -97,15 +96,15 @@ def scenario(
 ) -> Scenario:
     """A checked :class:`Scenario`; ``rounds`` (continual only) defaults to 3."""
     if name not in SCENARIOS:
-        raise UsageError(f"--scenario: unknown scenario {name!r}; available: {', '.join(SCENARIOS)}")
+        raise ParameterError("scenario", f"unknown scenario {name!r}; available: {', '.join(SCENARIOS)}")
     if direction not in ("i2t", "t2i"):
-        raise UsageError(f"--scenario needs --direction i2t or t2i, got {direction!r}")
+        raise ParameterError("direction", f"a scenario needs direction i2t or t2i, got {direction!r}")
     if rounds is not None and name != "continual":
-        raise UsageError(f"--rounds applies to the continual scenario only, not {name!r}")
+        raise ParameterError("rounds", f"rounds apply to the continual scenario only, not {name!r}")
     if rounds is not None and rounds < 1:
-        raise UsageError(f"--rounds must be >= 1, got {rounds}")
+        raise ParameterError("rounds", f"rounds must be >= 1, got {rounds}")
     if probe_every < 1:
-        raise UsageError(f"--probe-every must be >= 1 batch, got {probe_every}")
+        raise ParameterError("probe_every", f"the probe interval must be >= 1 batch, got {probe_every}")
     if name == "continual":
         return Scenario(name, direction, DEFAULT_ROUNDS if rounds is None else rounds, probe_every)
     return Scenario(name, direction, 1, probe_every)
@@ -305,36 +304,3 @@ def write_scenario_outputs(rows: Sequence[dict[str, Any]], out: Path) -> None:
         plot_stream(group, out / f"stream-{slug}-{direction}.png")
         if any(r.get("angles") for r in group):
             plot_angles(group, out / f"angles-{slug}-{direction}.png")
-
-
-def cmd_scenario(args: argparse.Namespace, methods: list[str], seeds: list[int]) -> int:
-    """``qshift bench --scenario``: parse the scenario flags, run, print the tables."""
-    from qshift.cli import parse_hparams
-    from qshift.results import scenario_table
-
-    chosen = scenario(
-        args.scenario,
-        args.direction,
-        args.rounds,
-        DEFAULT_PROBE_EVERY if args.probe_every is None else args.probe_every,
-    )
-    given = args.i2t_queries if chosen.direction == "i2t" else args.t2i_queries
-    rows = run_scenario(
-        args.model,
-        args.dataset,
-        chosen,
-        methods,
-        seeds,
-        args.out,
-        batch_size=args.batch_size,
-        hparams=parse_hparams(args.hparam),
-        reset=args.reset or "continual",
-        queries=SCENARIO_QUERIES if given is None else given,
-        workers=args.workers,
-    )
-    if not is_main():
-        return 0
-    print(scenario_table(rows))
-    print(f"results: {args.out / 'results.jsonl'}\ntables:  {args.out / 'scenarios.md'}")
-    print(f"plots:   {args.out}/stream-*.png, {args.out}/angles-*.png (tcr-gd)")
-    return 0

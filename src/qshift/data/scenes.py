@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -724,3 +725,11 @@ def load_scenes_dataset(split: str = "test", seed: int = 0) -> RetrievalDataset:
     """The standard scenes split: test 1,000 images / 5,000 captions, val 1,000, train 12,000."""
     _check_split(split, seed)
     return scenes_split(split, SPLIT_SIZES[split], seed, variants=split != "train")
+
+
+def load_spec(spec: str, **options: Any) -> RetrievalDataset:
+    """``scenes`` (the test split) or ``scenes:<split>``; ``options`` go to :func:`load_scenes_dataset`."""
+    split = spec.partition(":")[2]
+    if split:
+        options["split"] = split
+    return load_scenes_dataset(**options)

@@ -1,4 +1,4 @@
-"""Retrieval backbones; :func:`load_encoder` picks the backend from the spec's prefix.
+"""Retrieval backbones; :func:`load_encoder` picks the registered loader from the spec's prefix.
 
 Backends are imported lazily: ``import qshift`` stays fast and optional extras (open_clip)
 are only needed when asked for.
@@ -8,15 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from qshift.encoders.base import DualEncoder
+from qshift import registry
+from qshift.encoders.base import DualEncoder, RetrievalModel
 
-#: spec forms, one line each (for ``qshift list``)
-ENCODERS: dict[str, str] = {
-    "scenes": "qshift's shipped source model for the scenes benchmark (MiniLM text tower + small ViT)",
-    "scenes:<weights.safetensors>": "scenes weights written by `qshift pretrain scenes` (JSON beside them)",
-    "hf:<dir-or-hub-id>": "Hugging Face CLIP, SigLIP or BLIP image-text retrieval checkpoint",
-    "open_clip:<arch>:<checkpoint>": "open_clip model from a local checkpoint (needs qshift[open_clip])",
-}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -44,31 +38,36 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
-def load_encoder(spec: str, device: str | torch.device | None = None, precision: str = "auto") -> DualEncoder:
-    """Load the encoder named by ``spec`` (see :data:`ENCODERS`) onto ``device``.
+def load_encoder(
+    spec: str, device: str | torch.device | None = None, precision: str = "auto"
+) -> RetrievalModel:
+    """Load the encoder named by ``spec`` onto ``device``; the spec's prefix picks the registered loader.
 
     ``precision`` (auto/fp32/bf16/fp16) sets the autocast dtype of the Hugging Face and
     open_clip towers on CUDA; the scenes model always runs in float32.
     """
-    kind, _, rest = spec.partition(":")
+    kind = spec.partition(":")[0]
+    if kind not in registry.names("encoder"):
+        forms = ", ".join(e.form or e.name for e in registry.entries("encoder"))
+        raise ValueError(f"unknown encoder spec {spec!r}; expected one of: {forms}")
     target = resolve_device(device)
     resolve_precision(precision, target)
-    if kind == "scenes":
-        from qshift.encoders.scenes import load_scenes_encoder
-
-        return load_scenes_encoder(rest or None).to(target)
-    if kind == "hf" and rest:
-        from qshift.encoders.hf import load_hf_encoder
-
-        return load_hf_encoder(rest, target, precision)
-    if kind == "open_clip":
-        from qshift.encoders.open_clip import load_open_clip_encoder
-
-        arch, _, checkpoint = rest.partition(":")
-        if not arch or not checkpoint:
-            raise ValueError(f"bad encoder spec {spec!r}: expected open_clip:<arch>:<checkpoint-path>")
-        return load_open_clip_encoder(arch, checkpoint, target, precision)
-    raise ValueError(f"unknown encoder spec {spec!r}; expected one of: {', '.join(ENCODERS)}")
+    return registry.load("encoder", kind)(spec, device=target, precision=precision)
 
 
-__all__ = ["ENCODERS", "PRECISIONS", "DualEncoder", "load_encoder", "resolve_device", "resolve_precision"]
+def __getattr__(name: str) -> dict[str, str]:
+    """``ENCODERS``: spec form → one-line doc, read from the registry."""
+    if name == "ENCODERS":
+        return {e.form or e.name: e.doc for e in registry.entries("encoder")}
+    raise AttributeError(f"module 'qshift.encoders' has no attribute {name!r}")
+
+
+__all__ = [
+    "ENCODERS",
+    "PRECISIONS",
+    "DualEncoder",
+    "RetrievalModel",
+    "load_encoder",
+    "resolve_device",
+    "resolve_precision",
+]

@@ -508,3 +508,11 @@ def load_hf_encoder(
         name=f"hf:{source}",
     )
     return encoder.to(target).eval()
+
+
+def load_spec(spec: str, device: torch.device | str | None = None, precision: str = "auto") -> HFEncoder:
+    """``hf:<dir-or-hub-id>``: see :func:`load_hf_encoder`."""
+    source = spec.partition(":")[2]
+    if not source:
+        raise ValueError(f"bad encoder spec {spec!r}: expected hf:<dir-or-hub-id>")
+    return load_hf_encoder(source, device, precision)

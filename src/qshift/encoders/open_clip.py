@@ -175,3 +175,13 @@ def load_open_clip_encoder(
         raise ValueError(f"{source}: towers disagree in width: image {image_dim} vs text {text_dim}")
     encoder.dim = image_dim
     return encoder
+
+
+def load_spec(
+    spec: str, device: torch.device | str | None = None, precision: str = "auto"
+) -> OpenCLIPEncoder:
+    """``open_clip:<arch>:<checkpoint-path>``: see :func:`load_open_clip_encoder`."""
+    arch, _, checkpoint = spec.partition(":")[2].partition(":")
+    if not arch or not checkpoint:
+        raise ValueError(f"bad encoder spec {spec!r}: expected open_clip:<arch>:<checkpoint-path>")
+    return load_open_clip_encoder(arch, checkpoint, device, precision)

@@ -179,3 +179,8 @@ def load_scenes_encoder(weights: str | Path | None = None) -> SceneEncoder:
         {k[len("text.proj.") :]: v for k, v in state.items() if k.startswith("text.proj.")}
     )
     return encoder.eval()
+
+
+def load_spec(spec: str, device: torch.device | str = "cpu", precision: str = "auto") -> SceneEncoder:
+    """``scenes`` (the shipped weights) or ``scenes:<weights.safetensors>`` on ``device`` (float32)."""
+    return load_scenes_encoder(spec.partition(":")[2] or None).to(device)

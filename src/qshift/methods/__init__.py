@@ -1,48 +1,31 @@
 """Adaptation methods: ``build(name, encoder, gallery, **hparams)`` and ``names()``.
 
 Each method is one file with one :class:`~qshift.methods.base.Adapter` subclass; adding a
-method is that file plus one line in ``_REGISTRY`` ("module:Class").
+method is that file plus one line in :mod:`qshift.registry`.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
+from qshift import registry
 from qshift.gallery import Gallery
 from qshift.methods.base import Adapter
 
 __all__ = ["Adapter", "build", "get", "hparam_names", "names"]
 
-_REGISTRY: dict[str, str] = {
-    "source": "qshift.methods.source:Source",
-    "tent": "qshift.methods.tent:Tent",
-    "eata": "qshift.methods.eata:Eata",
-    "sar": "qshift.methods.sar:Sar",
-    "read": "qshift.methods.read:Read",
-    "deyo": "qshift.methods.deyo:Deyo",
-    "shot": "qshift.methods.shot:Shot",
-    "tcr": "qshift.methods.tcr:TCR",
-    "tcr-free": "qshift.methods.tcr_free:TCRFree",
-    "tcr-gd": "qshift.methods.tcr_gd:TCRGradientDecoupling",
-}
-
-
 def names() -> list[str]:
     """Registered method names, in registry order."""
-    return list(_REGISTRY)
+    return registry.names("method")
 
 
 def get(name: str) -> type[Adapter]:
     """The Adapter class registered as ``name``."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown method {name!r}; available: {', '.join(_REGISTRY)}")
-    module, _, cls = _REGISTRY[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return registry.load("method", name)
 
 
 def hparam_names(name: str) -> set[str]:

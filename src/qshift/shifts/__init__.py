@@ -1,47 +1,67 @@
-"""Query shifts: 16 image corruptions, 16 text perturbations, and streams that mix them.
+"""Query shifts per modality (image corruptions, text perturbations, …) and streams that mix them.
 
-``names(kind)`` lists the shifts of a kind; ``apply(name, item, severity, seed)`` applies one
-to one item (an H×W×3 uint8 image or a caption) deterministically from ``seed``.
+Every shift is a registry entry (kind ``shift``) of one modality: a callable
+``(item, severity, seed=0, **options)``. ``names(modality)`` lists a modality's shifts;
+``apply(name, item, severity, seed)`` applies one to one item deterministically from ``seed``,
+dispatching on the item where a name exists for several modalities (``modality=`` forces one).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
+import numpy as np
+
+from qshift import registry
 from qshift.shifts.spec import ShiftSpec, parse_shift
 
-Kind = Literal["image", "text"]
-
-__all__ = ["ShiftSpec", "apply", "kind_of", "names", "parse_shift"]
+__all__ = ["ShiftSpec", "apply", "kind_of", "modality_of_item", "names", "parse_shift"]
 
 
-def names(kind: Kind) -> list[str]:
-    """The shift names of ``kind`` ("image": 16 corruptions, "text": 16 perturbations)."""
-    if kind == "image":
-        from qshift.shifts.image import CORRUPTIONS
-
-        return list(CORRUPTIONS)
-    if kind == "text":
-        from qshift.shifts.text import PERTURBATIONS
-
-        return list(PERTURBATIONS)
-    raise ValueError(f"shift kind must be 'image' or 'text', got {kind!r}")
+def names(modality: str) -> list[str]:
+    """The shift names of ``modality`` ("image": 16 corruptions, "text": 16 perturbations, …)."""
+    found = registry.names("shift", modality)
+    if not found:
+        known = sorted({e.modality for e in registry.entries("shift") if e.modality})
+        raise ValueError(f"no shifts for modality {modality!r}; modalities with shifts: {', '.join(known)}")
+    return found
 
 
-def kind_of(name: str) -> Kind:
-    """Whether ``name`` is an image or a text shift; ValueError naming it otherwise."""
-    for kind in ("image", "text"):
-        if name in names(kind):  # type: ignore[arg-type]
-            return kind  # type: ignore[return-value]
-    raise ValueError(f"unknown shift {name!r}; see `qshift list` for the available shifts")
+def modality_of_item(item: Any) -> str:
+    """The modality an item looks like: str → text, 1-D float array → audio, H×W×3 → image,
+    T×H×W×3 → video; ValueError otherwise."""
+    if isinstance(item, str):
+        return "text"
+    array = np.asarray(item) if not isinstance(item, np.ndarray) else item
+    if array.ndim == 1 and np.issubdtype(array.dtype, np.floating):
+        return "audio"
+    if array.ndim == 3 and array.shape[-1] == 3:
+        return "image"
+    if array.ndim == 4 and array.shape[-1] == 3:
+        return "video"
+    raise ValueError(
+        f"cannot tell the modality of an item of type {type(item).__name__} and shape {array.shape}"
+    )
 
 
-def apply(name: str, item: Any, severity: int, seed: int = 0, **options: Any) -> Any:
-    """Apply shift ``name`` at ``severity`` to one image or caption, seeded by ``seed``."""
-    if kind_of(name) == "image":
-        from qshift.shifts.image import corrupt
+def kind_of(name: str, item: Any = None) -> str:
+    """The modality of shift ``name`` (the item's, when several modalities share the name)."""
+    found = registry.modalities_of(name)
+    if not found:
+        raise ValueError(f"unknown shift {name!r}; see `qshift list` for the available shifts")
+    if len(found) == 1:
+        return found[0]
+    if item is None:
+        raise ValueError(f"shift {name!r} exists for {', '.join(found)}: pass the item or modality=")
+    modality = modality_of_item(item)
+    if modality not in found:
+        raise ValueError(f"shift {name!r} exists for {', '.join(found)}, not for a {modality} item")
+    return modality
 
-        return corrupt(name, item, severity, seed)
-    from qshift.shifts.text import perturb
 
-    return perturb(name, item, severity, seed, **options)
+def apply(
+    name: str, item: Any, severity: int, seed: int = 0, *, modality: str | None = None, **options: Any
+) -> Any:
+    """Apply shift ``name`` at ``severity`` to one item, seeded by ``seed``."""
+    chosen = modality or kind_of(name, item)
+    return registry.load("shift", name, modality=chosen)(item, severity, seed, **options)

@@ -24,8 +24,10 @@ Integer lengths are rounded and kept >= 1 pixel.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,7 +42,36 @@ from qshift.shifts._image_textures import (
     plasma_fractal,
 )
 
-Corruption = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
+#: a corruption's draw: (contiguous H×W×3 uint8 image, severity 1–5, generator) -> image
+Draw = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
+#: the registered form of a corruption: (image, severity, seed=0) -> image
+Corruption = Callable[..., np.ndarray]
+
+
+def corruption(draw: Draw) -> Corruption:
+    """Turn ``draw(image, severity, rng)`` into the registered shift ``(image, severity, seed=0)``.
+
+    The shift checks its inputs and seeds the generator, so the result has the input's shape
+    and dtype and depends only on the arguments; ``shift.draw`` keeps the raw function.
+    """
+
+    @functools.wraps(draw)
+    def shift(image: np.ndarray, severity: int, seed: int = 0, **options: Any) -> np.ndarray:
+        name = draw.__name__
+        if options:
+            raise ValueError(f"image corruption {name} takes no options, got {', '.join(sorted(options))}")
+        if isinstance(severity, bool) or not isinstance(severity, int | np.integer) or not 1 <= severity <= 5:
+            raise ValueError(f"severity of {name} must be an integer in 1..5, got {severity!r}")
+        if not isinstance(image, np.ndarray):
+            raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+            raise ValueError(f"image must be H×W×3 (RGB), got shape {image.shape}")
+        if image.dtype != np.uint8:
+            raise ValueError(f"image must be uint8, got dtype {image.dtype}")
+        return draw(np.ascontiguousarray(image), int(severity), np.random.default_rng(seed))
+
+    shift.draw = draw  # type: ignore[attr-defined]
+    return shift
 
 
 def _scale(image: np.ndarray) -> float:
@@ -65,6 +96,7 @@ def _gaussian_blur(unit: np.ndarray, sigma: float) -> np.ndarray:
 # ---------------------------------------------------------------- noise
 
 
+@corruption
 def gaussian_noise(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Additive Gaussian noise of std σ (in [0, 1] units)."""
     sigma = (0.08, 0.12, 0.18, 0.26, 0.38)[severity - 1]
@@ -72,12 +104,14 @@ def gaussian_noise(image: np.ndarray, severity: int, rng: np.random.Generator) -
     return _to_uint8(_to_unit(image) + noise)
 
 
+@corruption
 def shot_noise(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Poisson photon noise with ``λ`` photons at full intensity (fewer photons, more noise)."""
     photons = (60, 25, 12, 5, 3)[severity - 1]
     return _to_uint8(rng.poisson(_to_unit(image) * photons) / photons)
 
 
+@corruption
 def impulse_noise(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Salt-and-pepper noise on a share of the channel values, half salt and half pepper.
 
@@ -91,6 +125,7 @@ def impulse_noise(image: np.ndarray, severity: int, rng: np.random.Generator) ->
     return out
 
 
+@corruption
 def speckle_noise(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Multiplicative Gaussian noise ``x + x·n``."""
     sigma = (0.15, 0.2, 0.35, 0.45, 0.6)[severity - 1]
@@ -101,6 +136,7 @@ def speckle_noise(image: np.ndarray, severity: int, rng: np.random.Generator) ->
 # ---------------------------------------------------------------- blur
 
 
+@corruption
 def defocus_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Convolution with an anti-aliased disk (out-of-focus lens); deterministic."""
     radius, alias_blur = ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5))[severity - 1]
@@ -108,6 +144,7 @@ def defocus_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> 
     return _to_uint8(cv2.filter2D(_to_unit(image), -1, kernel, borderType=cv2.BORDER_REFLECT_101))
 
 
+@corruption
 def glass_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Blur, locally shuffle pixels over the whole image, blur again (frosted glass)."""
     sigma, delta, iterations = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))[severity - 1]
@@ -148,6 +185,7 @@ def _local_shuffle(pixels: np.ndarray, delta: int, rng: np.random.Generator) -> 
             flat[target] = moved
 
 
+@corruption
 def motion_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Streak blur along a random angle in [-45°, 45°] (camera shake)."""
     radius, sigma = ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15))[severity - 1]
@@ -156,6 +194,7 @@ def motion_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> n
     return _to_uint8(cv2.filter2D(_to_unit(image), -1, kernel, borderType=cv2.BORDER_REPLICATE))
 
 
+@corruption
 def zoom_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Mean of the image and its zooms about the centre (each axis zoomed by the same factor)."""
     factors = (
@@ -180,6 +219,7 @@ def zoom_blur(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.
 # ---------------------------------------------------------------- weather
 
 
+@corruption
 def snow(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Zoomed, thresholded noise streaked by motion blur, over a whitened image."""
     mean, std, zoom, threshold, radius, sigma, blend = (
@@ -206,6 +246,7 @@ def snow(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarr
     return _to_uint8(unit + flakes + np.rot90(flakes, k=2))
 
 
+@corruption
 def frost(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Blend with a procedural ice-on-glass texture: ``a·x + b·frost`` (ImageNet-C's weights)."""
     image_weight, frost_weight = ((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))[severity - 1]
@@ -214,6 +255,7 @@ def frost(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndar
     return _to_uint8(image_weight * _to_unit(image) + frost_weight * texture)
 
 
+@corruption
 def fog(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Add a plasma-fractal haze, then rescale to keep the image's maximum."""
     strength, decay = ((1.5, 2), (2.0, 2), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4))[severity - 1]
@@ -224,6 +266,7 @@ def fog(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarra
     return _to_uint8((unit + strength * haze) * peak / (peak + strength))
 
 
+@corruption
 def brightness(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Add ``c`` to the HSV value channel; deterministic.
 
@@ -241,6 +284,7 @@ def brightness(image: np.ndarray, severity: int, rng: np.random.Generator) -> np
 # ---------------------------------------------------------------- digital
 
 
+@corruption
 def contrast(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Shrink every channel towards its mean by a factor ``c``; deterministic."""
     factor = (0.4, 0.3, 0.2, 0.1, 0.05)[severity - 1]
@@ -249,6 +293,7 @@ def contrast(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.n
     return _to_uint8((unit - means) * factor + means)
 
 
+@corruption
 def elastic_transform(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Resample along a smooth random displacement field.
 
@@ -278,6 +323,7 @@ def elastic_transform(image: np.ndarray, severity: int, rng: np.random.Generator
     return _to_uint8(warped)
 
 
+@corruption
 def pixelate(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Box-downsample by a factor ``c`` per axis and box-upsample back; deterministic."""
     factor = (0.6, 0.5, 0.4, 0.3, 0.25)[severity - 1]
@@ -287,6 +333,7 @@ def pixelate(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.n
     return np.asarray(picture.resize((width, height), Image.Resampling.BOX))
 
 
+@corruption
 def jpeg_compression(image: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Round trip through JPEG at quality 25/18/15/10/7 (Pillow); deterministic."""
     quality = (25, 18, 15, 10, 7)[severity - 1]
@@ -297,40 +344,8 @@ def jpeg_compression(image: np.ndarray, severity: int, rng: np.random.Generator)
         return np.asarray(decoded.convert("RGB"))
 
 
-CORRUPTIONS: dict[str, Corruption] = {
-    "gaussian_noise": gaussian_noise,
-    "shot_noise": shot_noise,
-    "impulse_noise": impulse_noise,
-    "speckle_noise": speckle_noise,
-    "defocus_blur": defocus_blur,
-    "glass_blur": glass_blur,
-    "motion_blur": motion_blur,
-    "zoom_blur": zoom_blur,
-    "snow": snow,
-    "frost": frost,
-    "fog": fog,
-    "brightness": brightness,
-    "contrast": contrast,
-    "elastic_transform": elastic_transform,
-    "pixelate": pixelate,
-    "jpeg_compression": jpeg_compression,
-}
+def corrupt(name: str, image: np.ndarray, severity: int, seed: int = 0) -> np.ndarray:
+    """Apply the registered image corruption ``name`` at ``severity`` (1–5) to an H×W×3 uint8 image."""
+    from qshift import registry
 
-
-def corrupt(name: str, image: np.ndarray, severity: int, seed: int) -> np.ndarray:
-    """Apply corruption ``name`` at ``severity`` (1–5) to an H×W×3 uint8 RGB image.
-
-    The result has the same shape and dtype; it depends only on the arguments (the random
-    draws come from ``np.random.default_rng(seed)``).
-    """
-    if name not in CORRUPTIONS:
-        raise ValueError(f"unknown image corruption {name!r}; valid names: {', '.join(CORRUPTIONS)}")
-    if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or not 1 <= severity <= 5:
-        raise ValueError(f"severity of {name} must be an integer in 1..5, got {severity!r}")
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"image must be H×W×3 (RGB), got shape {image.shape}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"image must be uint8, got dtype {image.dtype}")
-    return CORRUPTIONS[name](np.ascontiguousarray(image), int(severity), np.random.default_rng(seed))
+    return registry.load("shift", name, modality="image")(image, severity, seed)

@@ -52,33 +52,35 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TextPerturbation:
-    """One registered text shift: its level and a one-line description."""
+    """One text shift: its name and level; calling it perturbs one caption (see :func:`perturb`)."""
 
     name: str
     level: Level
-    summary: str
+
+    def __call__(self, caption: str, severity: int, seed: int = 0, **options: Any) -> str:
+        return perturb(self.name, caption, severity, seed, **options)
 
 
+keyboard = TextPerturbation("keyboard", "char")
+ocr = TextPerturbation("ocr", "char")
+char_insert = TextPerturbation("char_insert", "char")
+char_substitute = TextPerturbation("char_substitute", "char")
+char_swap = TextPerturbation("char_swap", "char")
+char_delete = TextPerturbation("char_delete", "char")
+synonym_replace = TextPerturbation("synonym_replace", "word")
+random_insert = TextPerturbation("random_insert", "word")
+random_swap = TextPerturbation("random_swap", "word")
+random_delete = TextPerturbation("random_delete", "word")
+insert_punctuation = TextPerturbation("insert_punctuation", "word")
+formal = TextPerturbation("formal", "sentence")
+casual = TextPerturbation("casual", "sentence")
+passive = TextPerturbation("passive", "sentence")
+active = TextPerturbation("active", "sentence")
+back_translation = TextPerturbation("back_translation", "sentence")
+
+#: every text shift defined above, in the benchmark's order
 PERTURBATIONS: dict[str, TextPerturbation] = {
-    p.name: p
-    for p in (
-        TextPerturbation("keyboard", "char", "replace characters with QWERTY neighbours"),
-        TextPerturbation("ocr", "char", "replace characters with OCR confusions (0/o, 1/l, 5/s, ...)"),
-        TextPerturbation("char_insert", "char", "insert random characters"),
-        TextPerturbation("char_substitute", "char", "substitute random characters"),
-        TextPerturbation("char_swap", "char", "swap adjacent characters"),
-        TextPerturbation("char_delete", "char", "delete random characters"),
-        TextPerturbation("synonym_replace", "word", "replace words with WordNet synonyms (EDA SR)"),
-        TextPerturbation("random_insert", "word", "insert synonyms of random words (EDA RI)"),
-        TextPerturbation("random_swap", "word", "swap random word pairs (EDA RS)"),
-        TextPerturbation("random_delete", "word", "delete words with probability p (EDA RD)"),
-        TextPerturbation("insert_punctuation", "word", "insert . , ! ? ; : before random words (AEDA)"),
-        TextPerturbation("formal", "sentence", "rewrite in a formal style (seq2seq model)"),
-        TextPerturbation("casual", "sentence", "rewrite in a casual style (seq2seq model)"),
-        TextPerturbation("passive", "sentence", "rewrite in the passive voice (seq2seq model)"),
-        TextPerturbation("active", "sentence", "rewrite in the active voice (seq2seq model)"),
-        TextPerturbation("back_translation", "sentence", "translate en->de->en (two seq2seq models)"),
-    )
+    p.name: p for p in list(globals().values()) if isinstance(p, TextPerturbation)
 }
 #: the 15 text shifts of the paper's tables (all but keyboard)
 PAPER_TEXT_SHIFTS = tuple(name for name in PERTURBATIONS if name != "keyboard")

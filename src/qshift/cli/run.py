@@ -12,7 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-from qshift.cli import UsageError, parse_hparams, write_json
+from qshift.cli.common import add_command, parse_hparams
+from qshift.errors import UsageError
+from qshift.utils.io import write_json
 
 METRIC_COLUMNS = (
     "r1",
@@ -73,9 +75,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("run", help="one adaptation run; --json prints the result contract")
+    parser = add_command(sub, "run", cmd_run, help="one adaptation run; --json prints the result contract")
     add_run_arguments(parser)
-    parser.set_defaults(func=cmd_run)
 
 
 def check_device_flag(device: str | None, world_size: int) -> None:
@@ -132,7 +133,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     line["model"], line["dataset"] = args.model, args.dataset
     if args.out is not None:
         write_json(args.out / "result.json", line)
-        write_json(args.out / "config.json", {**vars(args), "hparams": result.hparams, "func": None})
+        flags = {k: v for k, v in vars(args).items() if k not in ("func", "parser")}
+        write_json(args.out / "config.json", {**flags, "hparams": result.hparams})
     if args.json:
         print(json.dumps(line))
     else:

@@ -1,0 +1,62 @@
+"""Parsing helpers shared by the sub-commands: hyper-parameters, comma lists, methods, seeds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from qshift.errors import UsageError
+
+
+def add_command(
+    sub: argparse._SubParsersAction, name: str, func: Callable[[argparse.Namespace], int], **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A sub-command parser whose namespace carries its handler and itself (for error lines)."""
+    parser = sub.add_parser(name, **kwargs)
+    parser.set_defaults(func=func, parser=parser)
+    return parser
+
+
+def parse_value(text: str) -> Any:
+    """A hyper-parameter value from the command line: JSON if it parses, else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_hparams(items: Sequence[str]) -> dict[str, Any]:
+    """``["lr=1e-3", "steps=1"]`` → ``{"lr": 0.001, "steps": 1}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--hparam expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def comma_list(text: str) -> list[str]:
+    """The non-empty stripped items of a comma list."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_methods(text: str, flag: str = "--methods") -> list[str]:
+    """A comma list of registered method names, or ``all``."""
+    from qshift.methods import names
+
+    methods = names() if text == "all" else comma_list(text)
+    unknown = [m for m in methods if m not in names()]
+    if unknown:
+        raise UsageError(f"{flag}: unknown method(s) {', '.join(unknown)}; available: {', '.join(names())}")
+    return methods
+
+
+def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
+    """A comma list of integer seeds."""
+    try:
+        return [int(s) for s in comma_list(text)]
+    except ValueError:
+        raise UsageError(f"{flag} expects a comma list of integers, got {text!r}") from None

@@ -1,0 +1,1 @@
+"""Small shared helpers of the bottom layer: atomic writes, seeds, annotation reading."""
