@@ -144,3 +144,22 @@ def test_query_subsets_keep_the_whole_gallery(tmp_path):
     )
     counts = {r["direction"]: r["queries"] for r in rows}
     assert counts == {"i2t": 10, "t2i": 6}
+
+
+def test_cli_tcr_gd_without_projection_is_tcr(tiny_clip_dir, tiny_karpathy, capsys, one_thread):
+    """tcr-gd inherits TCR's defaults (its own τ 0.02) through the CLI: with projection=none it makes
+    TCR's updates, so every number equals TCR's; at the baselines' τ the numbers differ."""
+
+    def run(method: str, *hparams: str) -> dict:
+        argv = ["run", "--model", f"hf:{tiny_clip_dir}", "--dataset", tiny_karpathy.spec, "--direction",
+                "t2i", "--shift", "ocr@5", "--method", method, "--batch-size", "8", "--json"]  # fmt: skip
+        for item in hparams:
+            argv += ["--hparam", item]
+        assert main(argv) == 0
+        line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        return {k: v for k, v in line.items() if k not in ("method", "seconds")}
+
+    tcr = run("tcr")
+    assert run("tcr-gd", "projection=none", "lr=0.05") == run("tcr", "lr=0.05")
+    assert run("tcr-gd", "projection=none") == tcr
+    assert run("tcr", "temperature=0.01")["uniformity_after"] != tcr["uniformity_after"]

@@ -113,7 +113,7 @@ def test_batch_size_one_through_engine(method):
 
 
 def test_evaluate_rejects_wrong_modality_shift():
-    with pytest.raises(ValueError, match="is a text shift but the queries of this direction are images"):
+    with pytest.raises(ValueError, match="is a text shift but the queries of this task are image"):
         qshift.evaluate(ToyDualEncoder.build(), toy_dataset(), "i2t", "ocr@5", "source")
 
 

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from qshift.bench.scenarios import run_scenario, scenario, scenario_shifts
 from qshift.cli import main
 from qshift.data.base import RetrievalDataset
 from qshift.errors import UsageError
-from qshift.scenarios import run_scenario, scenario, scenario_shifts
 from qshift.shifts import names
 from qshift.shifts.text import PAPER_TEXT_SHIFTS
 
@@ -183,12 +183,12 @@ def test_legend_never_covers_the_curves_and_stays_in_the_figure(entries):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from qshift.results import _place_legend
+    from qshift.results.plots import place_legend
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for k in range(entries):
         ax.plot(range(40), [k] * 40, label=f"variant {k}")
-    _place_legend(ax, entries)
+    place_legend(ax, entries)
     fig.tight_layout()
     fig.canvas.draw()
     legend = ax.get_legend().get_window_extent()

@@ -11,17 +11,18 @@ import torch
 
 from qshift import distributed
 from qshift.data.base import RetrievalDataset
-from qshift.data.queries import QueryBatches, query_modality
-from qshift.encoders.base import Direction, DualEncoder, check_direction
+from qshift.data.queries import QueryBatches
+from qshift.encoders.base import RetrievalModel
 from qshift.engine import ResetPolicy, StreamResult, run_stream
 from qshift.gallery import MIN_RECORD_K, Backend, Gallery, Record
-from qshift.methods import build, hparam_names
+from qshift.methods import build, get, hparam_names
 from qshift.shifts import streams
 from qshift.shifts.spec import parse_shift
 from qshift.shifts.streams import PlannedBatch
+from qshift.tasks import Task, get_task
 
-#: methods with their own temperature default (TCR's τ); the others take the dataset's T
-OWN_TEMPERATURE = {"tcr", "tcr-free"}
+#: the metrics every run reports (design.md's JSON contract); tasks add their own after them
+CORE_METRICS = ("r1", "r5", "r10", "r_mean", "map")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class EvalResult:
             "shift": self.shift,
             "method": self.method,
             **{k: round(self.metrics[k], 4) for k in ("r1", "r5", "r10", "r_mean", "map")},
+            **{k: round(v, 4) for k, v in self.metrics.items() if k not in CORE_METRICS},
             "uniformity_before": _round(self.uniformity_before),
             "uniformity_after": _round(self.uniformity_after),
             "gap_before": _round(self.gap_before),
@@ -66,8 +68,8 @@ def _round(value: float | None) -> float | None:
 
 
 def resolve(
-    encoder: DualEncoder | str, dataset: RetrievalDataset | str
-) -> tuple[DualEncoder, RetrievalDataset]:
+    encoder: RetrievalModel | str, dataset: RetrievalDataset | str
+) -> tuple[RetrievalModel, RetrievalDataset]:
     """Load ``encoder``/``dataset`` from spec strings when they are not objects already."""
     if isinstance(encoder, str):
         from qshift.encoders import load_encoder
@@ -81,15 +83,19 @@ def resolve(
 
 
 def embed_gallery(
-    encoder: DualEncoder, dataset: RetrievalDataset, direction: Direction, workers: int = 4
+    encoder: RetrievalModel, dataset: RetrievalDataset, direction: str | Task, workers: int = 4
 ) -> torch.Tensor:
-    """Clean gallery embeddings: captions for i2t, images for t2i (normalised, on CPU).
+    """Clean gallery embeddings of the task's gallery modality (captions for i2t, images for t2i,
+    …), normalised, on CPU.
 
     Under torchrun each rank embeds a contiguous share and every rank gets all of them.
     """
-    modality, items = (
-        ("text", dataset.texts) if query_modality(direction) == "image" else ("image", dataset.images)
-    )
+    modality = get_task(direction).gallery
+    if modality not in dataset.items:
+        raise ValueError(
+            f"dataset {dataset.name!r} has no {modality} items to make the gallery of {direction}"
+        )
+    items = dataset.items[modality]
     share = distributed.local_share(items)
     local = encoder.embed(modality, share, workers=workers)
     return distributed.gather_rows(local, distributed.world().sizes(len(items)))
@@ -106,12 +112,13 @@ def compile_forward(module: torch.nn.Module) -> None:
 
 
 def default_hparams(
-    encoder: DualEncoder, dataset: RetrievalDataset, method: str, direction: Direction
+    encoder: RetrievalModel, dataset: RetrievalDataset, method: str, direction: str
 ) -> dict[str, Any]:
-    """Method defaults for this backbone and dataset: baseline T by dataset, backbone presets."""
+    """Method defaults for this backbone and dataset: the dataset's T for methods without their own
+    (:attr:`Adapter.default_temperature`), the backbone's parameter preset and hyper-parameters."""
     accepted = hparam_names(method)
     out: dict[str, Any] = {}
-    if method not in OWN_TEMPERATURE:
+    if get(method).default_temperature is None:
         out["temperature"] = dataset.temperature
     if "params" in accepted:
         out["params"] = encoder.adapt_params(direction)
@@ -120,7 +127,7 @@ def default_hparams(
 
 
 def evaluate(
-    encoder: DualEncoder | str,
+    encoder: RetrievalModel | str,
     dataset: RetrievalDataset | str,
     direction: str = "i2t",
     shift: str = "none",
@@ -158,7 +165,8 @@ def evaluate(
     ``torch.compile``. Under torchrun (:mod:`qshift.distributed`) the work is shared by all
     ranks and every rank returns rank 0's result.
     """
-    direction = check_direction(direction)
+    task = get_task(direction)
+    direction = task.name
     encoder, dataset = resolve(encoder, dataset)
     queries = QueryBatches(
         encoder, dataset, direction, seed=seed, workers=workers, shift_options=shift_options
@@ -178,16 +186,18 @@ def evaluate(
         record_k=record_k,
     )
     adapter = build(method, tower, gallery_bank, **settings)
-    gallery_groups = dataset.text_groups if direction == "i2t" else dataset.image_groups
     try:
         result = run_stream(
             adapter,
             batches if batches is not None else distributed.prepared_batches(queries, plan),
-            gallery_groups,
+            dataset.groups[task.gallery],
             reset=reset,
             geometry_before=geometry and method != "source",
             progress=progress,
             total=len(plan),
+            excluded=dataset.excluded.get(task.name),
+            subsets=dataset.subsets.get(task.name),
+            extra_metrics=dataset.metrics,
         )
     finally:
         adapter.reset()

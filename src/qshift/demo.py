@@ -31,40 +31,34 @@ DEMO_I2T_QUERIES = 500
 
 def plot_demo(rows: list[dict], path: Path) -> Path:
     """R@1 per cell and method (left), uniformity and gap before/after for TCR (right)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from qshift.results import figure
 
     cells = list(dict.fromkeys(f"{r['direction']} {r['shift']}" for r in rows))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3, 1.3]})
-    width = 0.8 / len(DEMO_METHODS)
-    for i, method in enumerate(DEMO_METHODS):
-        values = {f"{r['direction']} {r['shift']}": r["r1"] for r in rows if r["method"] == method}
-        left.bar(
-            [j + i * width for j in range(len(cells))],
-            [values.get(c, 0.0) for c in cells],
-            width,
-            label=method,
-        )
-    left.set_xticks([j + 0.4 - width / 2 for j in range(len(cells))])
-    left.set_xticklabels(cells, rotation=30, ha="right", fontsize=8)
-    left.set_ylabel("R@1 (%)")
-    left.set_title("scenes: clean vs shifted vs adapted")
-    left.legend(fontsize=8)
-    tcr = [r for r in rows if r["method"] == "tcr" and r["shift"] != "none"]
-    for k, name in enumerate(("uniformity", "gap")):
-        before = statistics.fmean(r[f"{name}_before"] for r in tcr)
-        after = statistics.fmean(r[f"{name}_after"] for r in tcr)
-        right.bar([k - 0.2], [before], 0.4, color="tab:gray", label="source" if k == 0 else None)
-        right.bar([k + 0.2], [after], 0.4, color="tab:green", label="TCR" if k == 0 else None)
-    right.set_xticks([0, 1])
-    right.set_xticklabels(["uniformity ↑", "modality gap ↓"])
-    right.set_title("query geometry under shift")
-    right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3, 1.3]}) as (_, (left, right)):
+        width = 0.8 / len(DEMO_METHODS)
+        for i, method in enumerate(DEMO_METHODS):
+            values = {f"{r['direction']} {r['shift']}": r["r1"] for r in rows if r["method"] == method}
+            left.bar(
+                [j + i * width for j in range(len(cells))],
+                [values.get(c, 0.0) for c in cells],
+                width,
+                label=method,
+            )
+        left.set_xticks([j + 0.4 - width / 2 for j in range(len(cells))])
+        left.set_xticklabels(cells, rotation=30, ha="right", fontsize=8)
+        left.set_ylabel("R@1 (%)")
+        left.set_title("scenes: clean vs shifted vs adapted")
+        left.legend(fontsize=8)
+        tcr = [r for r in rows if r["method"] == "tcr" and r["shift"] != "none"]
+        for k, name in enumerate(("uniformity", "gap")):
+            before = statistics.fmean(r[f"{name}_before"] for r in tcr)
+            after = statistics.fmean(r[f"{name}_after"] for r in tcr)
+            right.bar([k - 0.2], [before], 0.4, color="tab:gray", label="source" if k == 0 else None)
+            right.bar([k + 0.2], [after], 0.4, color="tab:green", label="TCR" if k == 0 else None)
+        right.set_xticks([0, 1])
+        right.set_xticklabels(["uniformity ↑", "modality gap ↓"])
+        right.set_title("query geometry under shift")
+        right.legend(fontsize=8)
     return path
 
 

@@ -298,11 +298,12 @@ def prepared_batches(
 ) -> Iterator[tuple[PlannedBatch, Any, np.ndarray]]:
     """:meth:`QueryBatches.iterate` with every rank preparing only its share of each batch.
 
-    Images: each rank loads, shifts and preprocesses its share, and the preprocessed shares
-    are all-gathered. Captions: each rank shifts its share, the shifted captions are
-    all-gathered and every rank tokenises the whole batch, so padding matches the 1-process
-    run. Each rank prepares its next share in a background thread while the current batch
-    adapts; all collectives stay on the calling thread, in the same order on every rank.
+    Images (and other untokenised items): each rank loads, shifts and preprocesses its share,
+    and the preprocessed shares are all-gathered. Captions (and composed queries holding text):
+    each rank shifts its share, the shifted items are all-gathered and every rank prepares the
+    whole batch, so tokeniser padding matches the 1-process run. Each rank prepares its next
+    share in a background thread while the current batch adapts; all collectives stay on the
+    calling thread, in the same order on every rank.
     """
     current = world()
     if not current.active:
@@ -322,7 +323,7 @@ def _local_part(queries: QueryBatches, batch: PlannedBatch, current: World, pool
 
     start, stop = current.shard(len(batch))
     pairs = list(zip(batch.indices[start:stop].tolist(), batch.shifts[start:stop], strict=True))
-    if queries.modality == "text":
+    if queries.gathers_raw_items:
         return [queries.raw_item(i, s) for i, s in pairs]
     if not pairs:
         return None
@@ -332,6 +333,6 @@ def _local_part(queries: QueryBatches, batch: PlannedBatch, current: World, pool
 
 def _assemble(queries: QueryBatches, parts: list[Any]) -> Any:
     """The global prepared batch from every rank's part, in rank order."""
-    if queries.modality == "text":
-        return queries.encoder.prepare("text", [item for part in parts for item in part])
+    if queries.gathers_raw_items:
+        return queries.encoder.prepare(queries.modality, [item for part in parts for item in part])
     return torch.cat([part for part in parts if part is not None])

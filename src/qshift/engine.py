@@ -10,7 +10,7 @@ Under torchrun every rank runs the loop on the same global batches (the adapter 
 work); only rank 0 accumulates metrics and geometry, and its result is broadcast at the end.
 
 Reset policies: ``continual`` (never), ``episodic`` (every batch), an integer n (every n
-batches), or ``drift`` / ``drift:k`` (ours, issue 7): reset when the stream's own statistics
+batches), or ``drift`` / ``drift:k`` (qshift's own): reset when the stream's own statistics
 jump (:class:`DriftDetector`).
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +77,7 @@ def reset_interval(policy: ResetPolicy) -> int | None:
 
 
 class DriftDetector:
-    """Flags a batch whose mean top score jumps away from the recent stream (ours, issue 7).
+    """Flags a batch whose mean top score jumps away from the recent stream (qshift's own).
 
     The statistic is the batch mean of each query's top gallery score under the current
     weights, before adapting. An exponential moving mean and variance (momentum 0.9; the plain
@@ -162,18 +162,23 @@ class StreamResult:
 
 def run_stream(
     adapter: Adapter,
-    batches: Iterable[tuple[PlannedBatch, Any, np.ndarray]],
+    batches: Iterable[tuple[PlannedBatch, Any, Any]],
     gallery_groups: np.ndarray,
     *,
     reset: ResetPolicy = "continual",
     geometry_before: bool = True,
     progress: bool | str = False,
     total: int | None = None,
+    excluded: Sequence[np.ndarray] | None = None,
+    subsets: Sequence[np.ndarray] | None = None,
+    extra_metrics: Sequence[str] = (),
 ) -> StreamResult:
     """Adapt on every batch in order and score it; probe batches are scored, not adapted on.
 
     Under the ``drift`` policy every batch is first scored without adapting (one extra forward)
-    and the adapter is reset before adapting on a batch whose statistics jump.
+    and the adapter is reset before adapting on a batch whose statistics jump. ``excluded`` and
+    ``subsets`` are indexed by query: gallery items a query never ranks, and its candidate
+    subset for Recall_subset; ``extra_metrics`` names metrics beyond R@1/5/10 and mAP.
     """
     every = reset_interval(reset)
     k = drift_threshold(reset)
@@ -181,7 +186,7 @@ def run_stream(
     drift_resets = 0
     main = adapter.world.is_main
     kind = TopKMetrics if adapter.gallery.records_topk else RetrievalMetrics
-    metrics, probes, probes_source = kind(gallery_groups), kind(gallery_groups), kind(gallery_groups)
+    metrics, probes, probes_source = (kind(gallery_groups, extra_metrics) for _ in range(3))
     centroid = adapter.gallery.embeddings.mean(dim=0, dtype=torch.float32)
     after, before = Geometry(centroid), Geometry(centroid) if geometry_before else None
     records: list[BatchRecord] = []
@@ -192,32 +197,36 @@ def run_stream(
     shown = bool(progress) and main
     for planned, prepared, groups in tqdm(batches, total=total, desc=desc, disable=not shown, leave=False):
         prepared = move_batch(prepared, device)
-        if planned.probe:
-            # every rank takes part in the collectives; rank 0 keeps the numbers
-            scored, source = adapter.score(prepared), adapter.record(adapter.source_embed(prepared))
-            if main:
-                ranks, source_ranks = probes.update(scored, groups), probes_source.update(source, groups)
-                records.append(
-                    BatchRecord(
-                        planned.label, len(groups), recall_at(ranks, 1), True, recall_at(source_ranks, 1)
+        rows = planned.indices.tolist()
+        batch_subsets = [subsets[i] for i in rows] if subsets is not None else None
+        with adapter.excluding([excluded[i] for i in rows] if excluded is not None else None):
+            if planned.probe:
+                # every rank takes part in the collectives; rank 0 keeps the numbers
+                scored, source = adapter.score(prepared), adapter.record(adapter.source_embed(prepared))
+                if main:
+                    ranks = probes.update(scored, groups, batch_subsets)
+                    source_ranks = probes_source.update(source, groups, batch_subsets)
+                    records.append(
+                        BatchRecord(
+                            planned.label, len(groups), recall_at(ranks, 1), True, recall_at(source_ranks, 1)
+                        )
                     )
-                )
-            continue
-        if every is not None and adapted > 0 and adapted % every == 0:
-            adapter.reset()
-        # every rank scores the same global batch, so every rank takes the same decision
-        jumped = drift is not None and drift.jumps(top_scores(adapter.score(prepared)))
-        if jumped:
-            adapter.reset()
-            drift_resets += 1
-        source_z = adapter.source_embed(prepared) if before is not None else None
-        scores = adapter(prepared)
+                continue
+            if every is not None and adapted > 0 and adapted % every == 0:
+                adapter.reset()
+            # every rank scores the same global batch, so every rank takes the same decision
+            jumped = drift is not None and drift.jumps(top_scores(adapter.score(prepared)))
+            if jumped:
+                adapter.reset()
+                drift_resets += 1
+            source_z = adapter.source_embed(prepared) if before is not None else None
+            scores = adapter(prepared)
         adapted += 1
         if not main:
             continue
         if before is not None:
             before.update(source_z)
-        ranks = metrics.update(scores, groups)
+        ranks = metrics.update(scores, groups, batch_subsets)
         assert adapter.last_embeddings is not None
         after.update(adapter.last_embeddings)
         records.append(BatchRecord(planned.label, len(groups), recall_at(ranks, 1), drift_reset=jumped))

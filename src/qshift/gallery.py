@@ -13,6 +13,7 @@ for large galleries each query's top-``record_k`` (scores, indices) — the defa
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -104,8 +105,11 @@ class Gallery:
         sub.backend, sub.record, sub._index = "exact", "dense", None
         return sub
 
-    def scores(self, queries: torch.Tensor) -> torch.Tensor:
-        """Full (B, N) similarities ``queries @ Gᵀ`` (keeps autograd through ``queries``)."""
+    def scores(self, queries: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """Full (B, N) similarities ``queries @ Gᵀ`` (keeps autograd through ``queries``).
+
+        ``offset`` (the first row's position in its batch) matters only to a :class:`MaskedGallery`.
+        """
         return queries @ self.embeddings.to(queries.dtype).T
 
     def rows(self, indices: torch.Tensor) -> torch.Tensor:
@@ -113,8 +117,11 @@ class Gallery:
         return self.embeddings[indices.to(self.device)].float()
 
     @torch.no_grad()
-    def topk(self, queries: torch.Tensor, k: int) -> TopK:
-        """Top-``k`` (scores, indices) per query, without holding a (B, N) matrix for large N."""
+    def topk(self, queries: torch.Tensor, k: int, offset: int = 0) -> TopK:
+        """Top-``k`` (scores, indices) per query, without holding a (B, N) matrix for large N.
+
+        ``offset`` (the first row's position in its batch) matters only to a :class:`MaskedGallery`.
+        """
         k = min(k, self.size)
         queries = queries.detach()
         if self._index is not None:
@@ -141,6 +148,59 @@ class Gallery:
     def nearest(self, queries: torch.Tensor) -> torch.Tensor:
         """Index of each query's most similar gallery item (B,)."""
         return self.topk(queries, 1)[1][:, 0]
+
+
+#: the score an excluded gallery item gets: below any cosine similarity of unit vectors
+EXCLUDED_SCORE = -4.0
+
+
+class MaskedGallery(Gallery):
+    """A view of ``base`` in which each query of one batch has gallery items excluded.
+
+    ``excluded[b]`` lists the gallery indices query b never ranks (a composed query's
+    reference image): dense scores give them :data:`EXCLUDED_SCORE`, top-k searches skip them.
+    Rows of ``queries`` are the batch's rows ``offset``, ``offset + 1``, … (a rank's share under
+    torchrun starts at its offset).
+    """
+
+    def __init__(self, base: Gallery, excluded: Sequence[np.ndarray]):
+        self.__dict__.update(base.__dict__)
+        self.base = base
+        self.excluded = [torch.as_tensor(np.asarray(e, dtype=np.int64)) for e in excluded]
+        self.widest = max((len(e) for e in self.excluded), default=0)
+
+    def _mask(self, rows: int, offset: int) -> torch.Tensor:
+        mask = torch.zeros(rows, self.size, dtype=torch.bool)
+        for row in range(rows):
+            mask[row, self.excluded[offset + row]] = True
+        return mask.to(self.device)
+
+    def scores(self, queries: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        raw = self.base.scores(queries)
+        return raw.masked_fill(self._mask(len(queries), offset), EXCLUDED_SCORE)
+
+    @torch.no_grad()
+    def topk(self, queries: torch.Tensor, k: int, offset: int = 0) -> TopK:
+        k = min(k, self.size)
+        wide = self.base.topk(queries, min(k + self.widest, self.size))
+        values, indices = [], []
+        for row in range(len(queries)):
+            keep = ~torch.isin(wide.indices[row], self.excluded[offset + row].to(wide.indices.device))
+            kept_v, kept_i = wide.values[row][keep][:k], wide.indices[row][keep][:k]
+            pad = k - len(kept_v)  # only when the gallery is nearly all excluded
+            values.append(torch.cat([kept_v, kept_v.new_full((pad,), EXCLUDED_SCORE)]))
+            indices.append(torch.cat([kept_i, kept_i.new_full((pad,), -1)]))
+        return TopK(torch.stack(values), torch.stack(indices))
+
+    def subset(self, indices: torch.Tensor) -> Gallery:
+        """The rows at ``indices``, each query's exclusions mapped to positions among them."""
+        plain = self.base.subset(indices)
+        position = {int(g): p for p, g in enumerate(indices.tolist())}
+        mapped = [
+            np.asarray([position[int(g)] for g in e if int(g) in position], dtype=np.int64)
+            for e in self.excluded
+        ]
+        return MaskedGallery(plain, mapped)
 
 
 def _build_faiss_index(embeddings: torch.Tensor, backend: Backend, hnsw_m: int, ef_search: int):  # noqa: ANN202

@@ -13,6 +13,7 @@ degenerate model that scores everything equally gets R@1 = 0, not 100).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +21,23 @@ import torch
 from qshift.gallery import TopK
 
 KS = (1, 5, 10)
+#: forms of the extra metrics a dataset may ask for (``dataset.metrics``)
+EXTRA_FORMS = ("r<K>", "rsub<K>", "map@<K>", "medr")
+
+
+def parse_extra(name: str) -> tuple[str, int]:
+    """(``r`` | ``rsub`` | ``map@`` | ``medr``, K) of an extra metric name; ValueError otherwise."""
+    for prefix in ("rsub", "map@", "r"):
+        if name.startswith(prefix) and name[len(prefix) :].isdigit() and int(name[len(prefix) :]) > 0:
+            return prefix, int(name[len(prefix) :])
+    if name == "medr":
+        return "medr", 0
+    raise ValueError(f"unknown metric {name!r}; extra metrics take the forms {', '.join(EXTRA_FORMS)}")
+
+
+def _query_group_lists(query_groups: Any) -> list[list[int]]:
+    """Each query's group ids as a list (one id, or several for a multi-ground-truth query)."""
+    return [[int(g) for g in np.atleast_1d(np.asarray(entry))] for entry in query_groups]
 
 
 class GroupIndex:
@@ -27,6 +45,8 @@ class GroupIndex:
 
     def __init__(self, gallery_groups: np.ndarray | torch.Tensor):
         groups = torch.as_tensor(np.asarray(gallery_groups), dtype=torch.long)
+        if groups.dim() != 1:
+            raise ValueError("gallery items must carry one group each")
         order = torch.sort(groups, stable=True).indices
         sorted_groups = groups[order]
         unique, counts = torch.unique_consecutive(sorted_groups, return_counts=True)
@@ -37,25 +57,35 @@ class GroupIndex:
             for g, s, c in zip(unique.tolist(), starts.tolist(), counts.tolist(), strict=True)
         }
 
-    def relevant(self, query_groups: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Padded (B, R) gallery indices of each query's relevant items and a validity mask."""
-        spans = [self.members.get(int(g), (0, 0)) for g in query_groups]
-        width = max(1, max(c for _, c in spans))
-        index = torch.zeros(len(spans), width, dtype=torch.long)
-        valid = torch.zeros(len(spans), width, dtype=torch.bool)
-        for row, (start, size) in enumerate(spans):
-            index[row, :size] = self.order[start : start + size]
-            valid[row, :size] = True
+    def members_of(self, groups: Sequence[int]) -> torch.Tensor:
+        """Gallery indices carrying any of ``groups``."""
+        spans = [self.members.get(g, (0, 0)) for g in dict.fromkeys(groups)]
+        parts = [self.order[start : start + size] for start, size in spans if size]
+        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+
+    def relevant(self, query_groups: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded (B, R) gallery indices of each query's relevant items and a validity mask.
+
+        ``query_groups`` holds one group id per query, or a sequence of ids per query.
+        """
+        found = [self.members_of(groups) for groups in _query_group_lists(query_groups)]
+        width = max(1, max(len(f) for f in found))
+        index = torch.zeros(len(found), width, dtype=torch.long)
+        valid = torch.zeros(len(found), width, dtype=torch.bool)
+        for row, members in enumerate(found):
+            index[row, : len(members)] = members
+            valid[row, : len(members)] = True
         return index, valid
 
 
-def ranks_and_ap(
+def _item_ranks(
     scores: torch.Tensor, relevant: torch.Tensor, valid: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Best rank and average precision per query from its (B, N) scores.
+    """(sorted ranks of each query's relevant items, their placed positions), both (B, R).
 
-    ``relevant``/``valid``: padded (B, R) relevant gallery indices. Queries with no relevant
-    item get rank N and AP 0.
+    A relevant item's rank counts the items scoring higher plus the non-relevant items tied
+    with it; invalid (padding) entries get rank N. Relevant items tied with each other still
+    occupy consecutive positions (``placed``).
     """
     scores = scores.float()
     relevant = relevant.to(scores.device)
@@ -64,7 +94,6 @@ def ranks_and_ap(
     rows, cols = torch.nonzero(valid, as_tuple=True)
     is_relevant = torch.zeros_like(scores, dtype=torch.bool)
     is_relevant[rows, relevant[rows, cols]] = True
-    # rank of a relevant item = items scoring higher + non-relevant items tied with it
     item_ranks = torch.stack(
         [
             (scores > rel_scores[:, r : r + 1]).sum(dim=1)
@@ -75,48 +104,114 @@ def ranks_and_ap(
     )
     item_ranks = torch.where(valid, item_ranks, torch.full_like(item_ranks, scores.shape[1]))
     sorted_ranks = item_ranks.sort(dim=1).values
-    n_rel = valid.sum(dim=1)
     position = torch.arange(1, relevant.shape[1] + 1, device=scores.device)[None].expand_as(sorted_ranks)
-    in_range = position <= n_rel[:, None]
-    # relevant items tied with each other still occupy consecutive positions
-    placed = torch.maximum(sorted_ranks, position - 1)
-    precision = torch.where(in_range, position / (placed + 1).float(), torch.zeros(()))
-    ap = precision.sum(dim=1) / n_rel.clamp_min(1)
-    best = sorted_ranks[:, 0]
-    return best.cpu(), ap.cpu()
+    return sorted_ranks, torch.maximum(sorted_ranks, position - 1)
+
+
+def _average_precision(placed: torch.Tensor, n_rel: torch.Tensor, cutoff: int | None) -> torch.Tensor:
+    """AP per query from the placed positions of its relevant items; AP@K with a ``cutoff``.
+
+    AP@K = Σ_{i ≤ K} Prec@i · rel_i / min(#relevant, K) (CIRCO's definition); plain AP divides
+    by #relevant.
+    """
+    position = torch.arange(1, placed.shape[1] + 1, device=placed.device)[None].expand_as(placed)
+    counted = position <= n_rel[:, None]
+    if cutoff is not None:
+        counted &= placed < cutoff
+    precision = torch.where(counted, position / (placed + 1).float(), torch.zeros((), device=placed.device))
+    denominator = n_rel if cutoff is None else n_rel.clamp(max=cutoff)
+    return precision.sum(dim=1) / denominator.clamp_min(1)
+
+
+def ranks_and_ap(
+    scores: torch.Tensor, relevant: torch.Tensor, valid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best rank and average precision per query from its (B, N) scores.
+
+    ``relevant``/``valid``: padded (B, R) relevant gallery indices. Queries with no relevant
+    item get rank N and AP 0.
+    """
+    sorted_ranks, placed = _item_ranks(scores, relevant, valid)
+    ap = _average_precision(placed, valid.to(placed.device).sum(dim=1), None)
+    return sorted_ranks[:, 0].cpu(), ap.cpu()
+
+
+def subset_ranks(
+    scores: torch.Tensor, subsets: Sequence[np.ndarray], relevant_sets: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """Each query's best rank inside its candidate subset (CIRR's Recall_subset).
+
+    The rank counts the subset's non-relevant members scoring at least as high as the best
+    relevant member; a query without a relevant member in its subset gets the subset's size.
+    """
+    out = torch.empty(len(subsets), dtype=torch.long)
+    for row, (subset, relevant) in enumerate(zip(subsets, relevant_sets, strict=True)):
+        members = torch.as_tensor(np.asarray(subset, dtype=np.int64))
+        row_scores = scores[row].float().cpu()[members]
+        hit = torch.isin(members, relevant.cpu())
+        if not hit.any():
+            out[row] = len(members)
+            continue
+        best = row_scores[hit].max()
+        out[row] = int(((row_scores >= best) & ~hit).sum())
+    return out
 
 
 class RankAccumulator:
-    """Per-query best ranks and APs, batch by batch, and the percentages they give."""
+    """Per-query best ranks and APs, batch by batch, and the percentages they give.
 
-    def __init__(self) -> None:
+    ``extra`` names further metrics (:data:`EXTRA_FORMS`): R@K for any K, Recall_subset@K
+    (needs candidate subsets in :meth:`update`), mAP@K and the median rank.
+    """
+
+    def __init__(self, extra: Sequence[str] = ()) -> None:
+        self.extra = tuple(extra)
+        self.parsed = [parse_extra(name) for name in self.extra]
+        self.map_cutoffs = sorted({k for kind, k in self.parsed if kind == "map@"})
         self.best_ranks: list[torch.Tensor] = []
         self.aps: list[torch.Tensor] = []
+        self.aps_at: dict[int, list[torch.Tensor]] = {k: [] for k in self.map_cutoffs}
+        self.subset_ranks: list[torch.Tensor] = []
+
+    @property
+    def needs_subsets(self) -> bool:
+        return any(kind == "rsub" for kind, _ in self.parsed)
 
     @property
     def count(self) -> int:
         return sum(len(r) for r in self.best_ranks)
 
     def compute(self) -> dict[str, float]:
-        """R@1, R@5, R@10, r_mean and mAP in percent."""
+        """R@1, R@5, R@10, r_mean and mAP in percent, then the extra metrics."""
         if not self.best_ranks:
             raise ValueError("no batches were scored")
         ranks = torch.cat(self.best_ranks)
         out = {f"r{k}": 100.0 * float((ranks < k).double().mean()) for k in KS}
         out["r_mean"] = sum(out[f"r{k}"] for k in KS) / len(KS)
         out["map"] = 100.0 * float(torch.cat(self.aps).double().mean())
+        for name, (kind, k) in zip(self.extra, self.parsed, strict=True):
+            if kind == "r":
+                out[name] = 100.0 * float((ranks < k).double().mean())
+            elif kind == "rsub":
+                out[name] = 100.0 * float((torch.cat(self.subset_ranks) < k).double().mean())
+            elif kind == "map@":
+                out[name] = 100.0 * float(torch.cat(self.aps_at[k]).double().mean())
+            else:
+                out[name] = float((ranks.double() + 1).median())
         return out
 
 
 class RetrievalMetrics(RankAccumulator):
-    """Streaming R@1/5/10, r_mean and mAP over a stream of (scores, query groups) batches."""
+    """Streaming R@1/5/10, r_mean, mAP (and extra metrics) over (scores, query groups) batches."""
 
-    def __init__(self, gallery_groups: np.ndarray | torch.Tensor):
-        super().__init__()
+    def __init__(self, gallery_groups: np.ndarray | torch.Tensor, extra: Sequence[str] = ()):
+        super().__init__(extra)
         self.index = GroupIndex(gallery_groups)
         self.gallery_size = len(np.asarray(gallery_groups))
 
-    def update(self, scores: torch.Tensor, query_groups: Sequence[int]) -> torch.Tensor:
+    def update(
+        self, scores: torch.Tensor, query_groups: Any, subsets: Sequence[np.ndarray] | None = None
+    ) -> torch.Tensor:
         """Add one batch; returns the batch's best ranks."""
         if scores.shape != (len(query_groups), self.gallery_size):
             raise ValueError(
@@ -124,10 +219,18 @@ class RetrievalMetrics(RankAccumulator):
                 f"× {self.gallery_size} gallery items"
             )
         relevant, valid = self.index.relevant(query_groups)
-        best, ap = ranks_and_ap(scores, relevant, valid)
-        self.best_ranks.append(best)
-        self.aps.append(ap)
-        return best
+        sorted_ranks, placed = _item_ranks(scores, relevant, valid)
+        n_rel = valid.to(placed.device).sum(dim=1)
+        self.best_ranks.append(sorted_ranks[:, 0].cpu())
+        self.aps.append(_average_precision(placed, n_rel, None).cpu())
+        for k in self.map_cutoffs:
+            self.aps_at[k].append(_average_precision(placed, n_rel, k).cpu())
+        if self.needs_subsets:
+            if subsets is None:
+                raise ValueError("Recall_subset needs each query's candidate subset")
+            relevant_sets = [relevant[row][valid[row]] for row in range(len(relevant))]
+            self.subset_ranks.append(subset_ranks(scores, subsets, relevant_sets))
+        return self.best_ranks[-1]
 
 
 class TopKMetrics(RankAccumulator):
@@ -137,16 +240,20 @@ class TopKMetrics(RankAccumulator):
     whole gallery, the items scoring higher plus the non-relevant items tied with it (only
     those in the top-k are seen); a query none of whose relevant items is in its top-k gets
     rank k, so R@K is exact for K <= k. AP@k sums the precision at each relevant item found in
-    the top-k and divides by min(#relevant, k).
+    the top-k and divides by min(#relevant, k). Candidate subsets need dense scores.
     """
 
-    def __init__(self, gallery_groups: np.ndarray | torch.Tensor):
+    def __init__(self, gallery_groups: np.ndarray | torch.Tensor, extra: Sequence[str] = ()):
         self.groups = torch.as_tensor(np.asarray(gallery_groups), dtype=torch.long)
         values, counts = torch.unique(self.groups, return_counts=True)
         self.group_sizes = dict(zip(values.tolist(), counts.tolist(), strict=True))
-        super().__init__()
+        super().__init__(extra)
+        if self.needs_subsets:
+            raise ValueError("Recall_subset needs dense scores; record dense scores for this dataset")
 
-    def update(self, found: TopK, query_groups: np.ndarray) -> torch.Tensor:
+    def update(
+        self, found: TopK, query_groups: Any, subsets: Sequence[np.ndarray] | None = None
+    ) -> torch.Tensor:
         """Add one batch; returns the batch's best ranks (k for queries with no hit)."""
         values, indices = found.values.float().cpu(), found.indices.cpu()
         if values.shape[0] != len(query_groups):
@@ -154,19 +261,22 @@ class TopKMetrics(RankAccumulator):
         k = values.shape[1]
         if k < max(KS):
             raise ValueError(f"top-k metrics need k >= {max(KS)}, got k = {k}")
-        wanted = torch.as_tensor(np.asarray(query_groups), dtype=torch.long)[:, None]
-        relevant = (indices >= 0) & (self.groups[indices.clamp_min(0)] == wanted)
+        wanted = _query_group_lists(query_groups)
+        listed = self.groups[indices.clamp_min(0)]
+        relevant = torch.stack(
+            [torch.isin(listed[row], torch.tensor(groups)) for row, groups in enumerate(wanted)]
+        ) & (indices >= 0)
         # [b, j, i]: listed item i scores above listed item j, or ties with it and is not relevant
         above = values[:, None, :] > values[:, :, None]
         tied = (values[:, None, :] == values[:, :, None]) & ~relevant[:, None, :]
         ranks = (above | tied).sum(dim=2)
         ranks = torch.where(relevant, ranks, torch.full_like(ranks, k)).sort(dim=1).values
-        position = torch.arange(1, k + 1)[None]
-        placed = torch.maximum(ranks, position - 1)  # relevant items tied together take turns
-        precision = torch.where(ranks < k, position / (placed + 1).float(), torch.zeros(()))
-        totals = torch.tensor([min(self.group_sizes.get(int(g), 0), k) for g in wanted[:, 0]])
+        placed = torch.maximum(ranks, torch.arange(k)[None])  # relevant items tied together take turns
+        totals = torch.tensor([min(sum(self.group_sizes.get(g, 0) for g in set(gs)), k) for gs in wanted])
         self.best_ranks.append(ranks[:, 0])
-        self.aps.append(precision.sum(dim=1) / totals.clamp_min(1))
+        self.aps.append(_average_precision(placed, totals, k))
+        for cutoff in self.map_cutoffs:
+            self.aps_at[cutoff].append(_average_precision(placed, totals, min(cutoff, k)))
         return ranks[:, 0]
 
 

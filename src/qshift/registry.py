@@ -225,9 +225,11 @@ _dataset(
     "icfg-pedes:<json>:<image_root>",
 )
 
-register("suite", "scenes-qs-image", "qshift.bench:scenes_qs_image", "scenes i2t: 16 corruptions @5")
-register("suite", "scenes-qs-text", "qshift.bench:scenes_qs_text", "scenes t2i: the paper's 15 text shifts")
-register("suite", "scenes-qs", "qshift.bench:scenes_qs", "scenes-qs-image and scenes-qs-text")
+register("suite", "scenes-qs-image", "qshift.bench.suites:scenes_qs_image", "scenes i2t: 16 corruptions @5")
+register(
+    "suite", "scenes-qs-text", "qshift.bench.suites:scenes_qs_text", "scenes t2i: the paper's 15 text shifts"
+)
+register("suite", "scenes-qs", "qshift.bench.suites:scenes_qs", "scenes-qs-image and scenes-qs-text")
 
 _task("i2t", "image queries, text gallery")
 _task("t2i", "text queries, image gallery")

@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", default="0", help="comma list of stream seeds, e.g. 0,1,2")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument(
+        "--queries", type=int, default=None, help="queries per run of every task (a fixed subset)"
+    )
+    parser.add_argument(
         "--t2i-queries", type=int, default=None, help="caption queries per t2i run (subset; --scenario: 256)"
     )
     parser.add_argument(
@@ -60,12 +63,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from qshift.results import markdown_table
     from qshift.shifts.spec import parse_shift
 
-    t2i_queries, i2t_queries = args.t2i_queries, args.i2t_queries
+    queries: dict[str, int] = {}
     if args.suite is not None:
         chosen = suite(args.suite)
-        model, dataset, cells = chosen.model, chosen.dataset, chosen.cells
-        t2i_queries = t2i_queries if t2i_queries is not None else chosen.t2i_queries
-        i2t_queries = i2t_queries if i2t_queries is not None else chosen.i2t_queries
+        model, dataset, cells, queries = chosen.model, chosen.dataset, chosen.cells, dict(chosen.queries)
     else:
         if args.direction is None:
             raise UsageError("--shifts needs --direction (i2t, t2i, …)")
@@ -80,8 +81,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         args.out,
         batch_size=args.batch_size,
         hparams=parse_hparams(args.hparam),
-        t2i_queries=t2i_queries,
-        i2t_queries=i2t_queries,
+        queries=_query_counts(args, queries, cells),
         workers=args.workers,
     )
     if not is_main():
@@ -96,9 +96,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _scenario(args: argparse.Namespace, methods: list[str], seeds: list[int]) -> int:
     """``qshift bench --scenario``: a long stream with clean probes; prints the scenario table."""
+    from qshift.bench.scenarios import DEFAULT_PROBE_EVERY, SCENARIO_QUERIES, run_scenario, scenario
     from qshift.distributed import is_main
     from qshift.results import scenario_table
-    from qshift.scenarios import DEFAULT_PROBE_EVERY, SCENARIO_QUERIES, run_scenario, scenario
 
     if args.direction is None:
         raise UsageError("--scenario needs --direction (i2t or t2i)")
@@ -108,7 +108,8 @@ def _scenario(args: argparse.Namespace, methods: list[str], seeds: list[int]) ->
         args.rounds,
         DEFAULT_PROBE_EVERY if args.probe_every is None else args.probe_every,
     )
-    given = args.i2t_queries if chosen.direction == "i2t" else args.t2i_queries
+    per_task = {"i2t": args.i2t_queries, "t2i": args.t2i_queries}.get(chosen.direction)
+    given = per_task if per_task is not None else args.queries
     rows = run_scenario(
         args.model,
         args.dataset,
@@ -128,3 +129,14 @@ def _scenario(args: argparse.Namespace, methods: list[str], seeds: list[int]) ->
     print(f"results: {args.out / 'results.jsonl'}\ntables:  {args.out / 'scenarios.md'}")
     print(f"plots:   {args.out}/stream-*.png, {args.out}/angles-*.png (tcr-gd)")
     return 0
+
+
+def _query_counts(args: argparse.Namespace, suite_counts: dict[str, int], cells: tuple) -> dict[str, int]:
+    """Queries per run by task: the suite's, then --queries for every task, then the per-task flags."""
+    counts = dict(suite_counts)
+    if args.queries is not None:
+        counts.update({direction: args.queries for direction, _ in cells})
+    for task, value in (("t2i", args.t2i_queries), ("i2t", args.i2t_queries)):
+        if value is not None:
+            counts[task] = value
+    return counts

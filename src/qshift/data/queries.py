@@ -1,8 +1,10 @@
 """Turn a planned stream into prepared query batches: load, shift, preprocess.
 
 Each query's shift is seeded from (stream seed, query index, shift), so an item looks the
-same whatever batch or order it arrives in. Images are loaded and corrupted by a thread pool
-and the next batch is prepared while the current one adapts.
+same whatever batch or order it arrives in. Items are loaded and shifted by a thread pool and
+the next batch is prepared while the current one adapts. The queries are the items of the
+task's query modality; a composed query (``image+text``) is shifted in the part its shift
+names (``image:fog@5`` corrupts the reference image).
 """
 
 from __future__ import annotations
@@ -10,22 +12,22 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from qshift.data.base import RetrievalDataset
-from qshift.encoders.base import Direction, DualEncoder, check_direction
-from qshift.shifts import apply, kind_of
+from qshift import registry
+from qshift.data.base import Groups, RetrievalDataset, select
+from qshift.encoders.base import RetrievalModel
+from qshift.shifts import apply
 from qshift.shifts.spec import ShiftSpec
 from qshift.shifts.streams import PlannedBatch, StreamPlan
+from qshift.tasks import Task, get_task, is_composed, parts
 
-Modality = Literal["image", "text"]
 
-
-def query_modality(direction: Direction) -> Modality:
-    """Images are the queries of i2t, captions of t2i."""
-    return "image" if check_direction(direction) == "i2t" else "text"
+def query_modality(direction: str | Task) -> str:
+    """The modality of the task's queries (images for i2t, captions for t2i, …)."""
+    return get_task(direction).query
 
 
 def item_seed(seed: int, index: int, spec: ShiftSpec) -> int:
@@ -35,13 +37,13 @@ def item_seed(seed: int, index: int, spec: ShiftSpec) -> int:
 
 
 class QueryBatches:
-    """Prepared query batches of ``dataset`` for ``direction`` under a stream plan."""
+    """Prepared query batches of ``dataset`` for task ``direction`` under a stream plan."""
 
     def __init__(
         self,
-        encoder: DualEncoder,
+        encoder: RetrievalModel,
         dataset: RetrievalDataset,
-        direction: Direction,
+        direction: str | Task,
         *,
         seed: int = 0,
         workers: int = 2,
@@ -49,39 +51,73 @@ class QueryBatches:
     ):
         self.encoder = encoder
         self.dataset = dataset
-        self.modality = query_modality(direction)
+        self.task = get_task(direction)
+        self.modality = self.task.query
+        if self.modality not in dataset.items:
+            raise ValueError(
+                f"dataset {dataset.name!r} has no {self.modality} items for task {self.task.name}"
+            )
+        encoder.check_modality(self.modality)
         self.seed = seed
         self.workers = max(1, workers)
         self.shift_options = shift_options or {}
-        self.groups = dataset.image_groups if self.modality == "image" else dataset.text_groups
+        self.items = dataset.items[self.modality]
+        self.groups: Groups = dataset.groups[self.modality]
+        self.native = dataset.variants.get(self.modality, {})
 
     @property
     def num_queries(self) -> int:
-        return len(self.groups)
+        return len(self.items)
+
+    @property
+    def gathers_raw_items(self) -> bool:
+        """True when a batch must be prepared whole (tokenised text pads to the batch's longest)."""
+        return "text" in parts(self.modality)
+
+    def shifted_part(self, spec: ShiftSpec) -> str:
+        """The modality ``spec`` shifts: the query's, or the named part of a composed query."""
+        if not is_composed(self.modality):
+            if spec.part not in (None, self.modality):
+                raise ValueError(
+                    f"shift {spec}: the queries of {self.task.name} are {self.modality}, not {spec.part}"
+                )
+            return self.modality
+        if spec.part is None:
+            raise ValueError(
+                f"shift {spec}: {self.task.name} queries are {self.modality}; name the part, "
+                f"e.g. {parts(self.modality)[0]}:{spec.name}@{spec.severity}"
+            )
+        if spec.part not in parts(self.modality):
+            raise ValueError(f"shift {spec}: {spec.part} is not a part of {self.modality} queries")
+        return spec.part
 
     def check_shift(self, spec: ShiftSpec) -> None:
-        """ValueError when ``spec`` cannot shift this stream's query modality."""
-        if spec.is_clean:
+        """ValueError when ``spec`` cannot shift this stream's queries."""
+        if spec.is_clean or (spec.part is None and spec.name in self.native):
             return
-        if self.modality == "text" and spec.name in self.dataset.text_variants:
-            return
-        kind = kind_of(spec.name)
-        if kind != self.modality:
-            raise ValueError(
-                f"shift {spec} is a {kind} shift but the queries of this direction are {self.modality}s"
-            )
+        part = self.shifted_part(spec)
+        found = registry.modalities_of(spec.name)
+        if not found:
+            raise ValueError(f"unknown shift {spec.name!r}; see `qshift list` for the available shifts")
+        if part not in found:
+            where = f"the {part} part of {self.task.name} queries" if part != self.modality else "the queries"
+            raise ValueError(f"shift {spec} is a {'/'.join(found)} shift but {where} of this task are {part}")
 
     def raw_item(self, index: int, spec: ShiftSpec) -> Any:
-        """One query, shifted: an H×W×3 uint8 image or a caption."""
-        if self.modality == "text":
-            if spec.name in self.dataset.text_variants:
-                return self.dataset.text_variants[spec.name][index]
-            item: Any = self.dataset.texts[index]
-        else:
-            item = self.dataset.images[index]
+        """One query, shifted."""
+        if spec.part is None and spec.name in self.native:
+            return self.native[spec.name][index]
+        item = self.items[index]
         if spec.is_clean:
             return item
-        return apply(spec.name, item, spec.severity, item_seed(self.seed, index, spec), **self.shift_options)
+        part = self.shifted_part(spec)
+        seed = item_seed(self.seed, index, spec)
+        if part == self.modality:
+            return apply(spec.name, item, spec.severity, seed, modality=part, **self.shift_options)
+        shifted = apply(
+            spec.name, getattr(item, part), spec.severity, seed, modality=part, **self.shift_options
+        )
+        return item._replace(**{part: shifted})
 
     def prepare(self, batch: PlannedBatch, pool: ThreadPoolExecutor | None = None) -> Any:
         """The encoder-ready input of one planned batch."""
@@ -94,7 +130,7 @@ class QueryBatches:
 
     def iterate(
         self, plan: StreamPlan, prepare: Callable[[PlannedBatch, ThreadPoolExecutor], Any] | None = None
-    ) -> Iterator[tuple[PlannedBatch, Any, np.ndarray]]:
+    ) -> Iterator[tuple[PlannedBatch, Any, Groups]]:
         """Yield (planned batch, prepared input, query groups), preparing one batch ahead.
 
         ``prepare(batch, pool)`` replaces :meth:`prepare` (torchrun prepares a share per rank).
@@ -111,4 +147,4 @@ class QueryBatches:
                 prepared = pending.result()
                 if i + 1 < len(batches):
                     pending = ahead.submit(prepare, batches[i + 1], pool)
-                yield batch, prepared, self.groups[batch.indices]
+                yield batch, prepared, select(self.groups, batch.indices)

@@ -44,6 +44,19 @@ def move_batch(batch: Any, device: torch.device | str) -> Any:
     return batch
 
 
+def batch_tensors(batch: Any) -> list[torch.Tensor]:
+    """Every tensor of a prepared batch (a tensor, or a mapping or tuple of them, nested)."""
+    if isinstance(batch, torch.Tensor):
+        return [batch]
+    values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, tuple) else ()
+    return [t for value in values for t in batch_tensors(value)]
+
+
+def batch_bytes(batch: Any) -> int:
+    """Bytes held by the tensors of a prepared batch."""
+    return sum(t.numel() * t.element_size() for t in batch_tensors(batch))
+
+
 class RetrievalModel(nn.Module):
     """A retrieval backbone: one tower and one prepare step per modality it supports.
 

@@ -18,6 +18,7 @@ from qshift.methods.base import Adapter
 
 __all__ = ["Adapter", "build", "get", "hparam_names", "names"]
 
+
 def names() -> list[str]:
     """Registered method names, in registry order."""
     return registry.names("method")

@@ -34,13 +34,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
 from qshift import distributed
-from qshift.gallery import Gallery, TopK
+from qshift.gallery import Gallery, MaskedGallery, TopK
 from qshift.methods.params import ParamSpec, select_parameters
 
 Objective = tuple[torch.Tensor | None, torch.Tensor]
@@ -96,6 +97,9 @@ class Adapter:
     #: True when the objective uses only each query's nearest gallery item (method.md §2), so
     #: a gallery cut down to the batch's top-k candidates gives the same losses
     nearest_only: ClassVar[bool] = False
+    #: the method's own softmax temperature; None: the dataset's baseline temperature T
+    #: (method.md §3), which :func:`qshift.evaluate` passes in (0.01 when built directly)
+    default_temperature: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -106,13 +110,15 @@ class Adapter:
         steps: int = 3,
         lr: float = 3e-4,
         weight_decay: float = 1e-4,
-        temperature: float = 0.01,
+        temperature: float | None = None,
         anchor: float = 0.0,
     ):
         if not isinstance(encoder, nn.Module):
             raise ValueError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
         if self.trains and steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
+        if temperature is None:
+            temperature = self.default_temperature if self.default_temperature is not None else 0.01
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not (math.isfinite(anchor) and anchor >= 0):
@@ -120,6 +126,8 @@ class Adapter:
         self.encoder = encoder
         device = next((p.device for p in encoder.parameters()), torch.device("cpu"))
         self.gallery = gallery if isinstance(gallery, Gallery) else Gallery(gallery, device=device)
+        #: the gallery of the current batch before any narrowing to candidates (with its exclusions)
+        self.whole_gallery = self.gallery
         self.steps = steps if self.trains else 1
         self.lr = lr
         self.weight_decay = weight_decay
@@ -205,6 +213,24 @@ class Adapter:
         return scores
 
     @contextmanager
+    def excluding(self, excluded: Sequence[np.ndarray] | None) -> Iterator[None]:
+        """Within the block, query b of the batch never scores the gallery items ``excluded[b]``.
+
+        Every score the method and the recording see comes from a
+        :class:`~qshift.gallery.MaskedGallery` (a composed query's reference image is not a
+        candidate of its own retrieval). ``None`` changes nothing.
+        """
+        if excluded is None:
+            yield
+            return
+        full = self.gallery
+        self.gallery = self.whole_gallery = MaskedGallery(full, excluded)
+        try:
+            yield
+        finally:
+            self.gallery = self.whole_gallery = full
+
+    @contextmanager
     def _candidates(self, found: TopK | None) -> Iterator[None]:
         """Show a :attr:`nearest_only` method the batch's top-k candidates as its gallery."""
         full = self.gallery
@@ -261,7 +287,7 @@ class Adapter:
         start, stop = self.world.shard(total)
         k = min(self.gallery.record_k, self.gallery.size)
         if stop > start:
-            found = self.gallery.topk(z[start:stop], k)
+            found = self.gallery.topk(z[start:stop], k, offset=start)
         else:
             found = TopK(z.new_zeros(0, k), torch.zeros(0, k, dtype=torch.long, device=z.device))
         sizes = self.world.sizes(total)

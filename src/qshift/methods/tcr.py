@@ -32,7 +32,6 @@ from typing import Any
 
 import torch
 
-from qshift.gallery import Gallery
 from qshift.methods.base import Adapter, Objective
 from qshift.methods.losses import count, entropy
 from qshift.methods.queue import SourceLikeQueue
@@ -59,11 +58,11 @@ class TCR(Adapter):
 
     name = "tcr"
     nearest_only = True
+    default_temperature = 0.02
 
     def __init__(
         self,
         *args: Any,
-        temperature: float = 0.02,
         con_ratio: float = 0.3,
         queue_batches: int = 10,
         queue_size: int | None = None,
@@ -75,7 +74,7 @@ class TCR(Adapter):
         teacher_momentum: float = 0.0,
         **kwargs: Any,
     ):
-        super().__init__(*args, temperature=temperature, **kwargs)
+        super().__init__(*args, **kwargs)
         if window < 0:
             raise ValueError(f"window must be >= 0, got {window}")
         if not 0 <= teacher_momentum < 1:
@@ -88,8 +87,6 @@ class TCR(Adapter):
         self.gap_weight = gap_weight
         self.window = window
         self.teacher_momentum = teacher_momentum
-        #: the whole gallery, also while top-k recording narrows :attr:`gallery` to candidates
-        self._whole_gallery: Gallery = self.gallery
         self.queue = SourceLikeQueue(queue_size)
         self.reset_state()
 
@@ -116,7 +113,7 @@ class TCR(Adapter):
         not be among the student's top-k.
         """
         teacher_z = self.embed_with(self._teacher, batch)
-        whole = self._whole_gallery
+        whole = self.whole_gallery
         nearest = whole.nearest(teacher_z) if whole.records_topk else whole.scores(teacher_z).argmax(dim=1)
         return whole.rows(nearest)
 

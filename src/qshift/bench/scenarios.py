@@ -1,4 +1,4 @@
-"""Scenario suites for ``qshift bench --scenario``: diverse, continual and gradual shift (issue 7).
+"""Scenario streams for ``qshift bench --scenario``: diverse, continual and gradual shift.
 
 A scenario is a long stream over the whole shift family of one direction (the 16 image
 corruptions for i2t, the paper's 15 text shifts for t2i) with clean probe batches interleaved
@@ -30,12 +30,14 @@ from tqdm.auto import tqdm
 
 from qshift.data.base import RetrievalDataset
 from qshift.distributed import is_main
-from qshift.encoders.base import DualEncoder
+from qshift.encoders.base import RetrievalModel
 from qshift.engine import BatchRecord, ResetPolicy, StreamResult
 from qshift.errors import ParameterError
 from qshift.methods.base import Adapter
+from qshift.results import cell
 from qshift.shifts import streams
 from qshift.shifts.spec import ShiftSpec
+from qshift.tasks import get_task
 
 SCENARIOS = ("diverse", "continual", "gradual")
 DEFAULT_ROUNDS = 3
@@ -111,7 +113,7 @@ def scenario(
 
 
 def run_method(
-    encoder: DualEncoder,
+    encoder: RetrievalModel,
     data: RetrievalDataset,
     direction: str,
     method: str,
@@ -137,7 +139,7 @@ def run_method(
     adapter = build(
         method, encoder.query_tower(direction), Gallery(gallery, device=encoder.device), **settings
     )
-    groups = data.text_groups if direction == "i2t" else data.image_groups
+    groups = data.groups[get_task(direction).gallery]
     try:
         result = run_stream(
             adapter, batches, groups, reset=reset, geometry_before=False, progress=progress, total=total
@@ -213,7 +215,7 @@ def variant_label(method: str, hparams: dict[str, Any], reset: ResetPolicy) -> s
 
 
 def run_scenario(
-    model: DualEncoder | str,
+    model: RetrievalModel | str,
     dataset: RetrievalDataset | str,
     chosen: Scenario,
     methods: list[str],
@@ -233,7 +235,7 @@ def run_scenario(
     """
     from qshift import distributed
     from qshift.api import embed_gallery
-    from qshift.bench import _method_hparams, materialise, open_run, query_data, query_subset
+    from qshift.bench.matrix import materialise, method_hparams, open_run, query_data, query_subset
     from qshift.data.queries import QueryBatches
     from qshift.engine import reset_interval
 
@@ -241,13 +243,12 @@ def run_scenario(
     hp = hparams or {}
     store, hp_key, encoder, full, model, dataset = open_run(model, dataset, hp, out)
     direction = chosen.direction
-    total = full.num_images if direction == "i2t" else full.num_texts
+    total = full.count(get_task(direction).query)
     data = query_data(full, direction, query_subset(total, queries))
     shift = chosen.label if reset == "continual" else f"{chosen.label} reset={reset}"
 
     def key(method: str, seed: int) -> dict[str, Any]:
-        return {"model": model, "dataset": dataset, "direction": direction, "shift": shift,
-                "method": method, "seed": seed, "hparams": hp_key}  # fmt: skip
+        return cell(model, dataset, direction, shift, method, seed, hp_key)
 
     todo = [seed for seed in seeds if not all(store.has(key(m, seed)) for m in methods)]
     if len(todo) < len(seeds):
@@ -262,7 +263,7 @@ def run_scenario(
         for method in methods:
             if store.has(key(method, seed)):
                 continue
-            settings = _method_hparams(method, hp)
+            settings = method_hparams(method, hp)
             result, adapter = run_method(
                 encoder,
                 data,

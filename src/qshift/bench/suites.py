@@ -1,0 +1,72 @@
+"""Named benchmark matrices (``qshift bench --suite``): a model, a dataset and their cells.
+
+A suite is a registry entry (kind ``suite``) pointing to a function that returns a
+:class:`Suite`; adding one is a function here (or in a plug-in) and one registry line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qshift import registry
+from qshift.errors import ParameterError
+from qshift.shifts.spec import ShiftSpec
+
+IMAGE_SEVERITY = 5
+TEXT_SEVERITY = 5
+#: caption queries per t2i run on scenes: one per image keeps the full suite within an hour
+SCENES_T2I_QUERIES = 1000
+
+Cells = tuple[tuple[str, ShiftSpec], ...]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named benchmark matrix: (task, shift) cells on one model and dataset.
+
+    ``queries`` caps the queries per run of a task with a fixed subset (the gallery stays
+    whole); a task it does not name runs on all its queries.
+    """
+
+    model: str
+    dataset: str
+    cells: Cells
+    queries: dict[str, int] = field(default_factory=dict)
+
+
+def image_cells(task: str = "i2t", severity: int = IMAGE_SEVERITY) -> Cells:
+    """The 16 image corruptions of ``task`` at ``severity``."""
+    from qshift.shifts import names
+
+    return tuple((task, ShiftSpec(n, severity)) for n in names("image"))
+
+
+def text_cells(task: str = "t2i", severity: int = TEXT_SEVERITY) -> Cells:
+    """The paper's 15 text shifts of ``task`` at ``severity``."""
+    from qshift.shifts.text import PAPER_TEXT_SHIFTS
+
+    return tuple((task, ShiftSpec(n, severity)) for n in PAPER_TEXT_SHIFTS)
+
+
+def scenes_qs_image() -> Suite:
+    """scenes i2t: the 16 image corruptions at severity 5."""
+    return Suite("scenes", "scenes", image_cells())
+
+
+def scenes_qs_text() -> Suite:
+    """scenes t2i: the paper's 15 text shifts at severity 5, on 1,000 caption queries."""
+    return Suite("scenes", "scenes", text_cells(), {"t2i": SCENES_T2I_QUERIES})
+
+
+def scenes_qs() -> Suite:
+    """Both scenes suites in one matrix."""
+    return Suite("scenes", "scenes", image_cells() + text_cells(), {"t2i": SCENES_T2I_QUERIES})
+
+
+def suite(name: str) -> Suite:
+    """The registered suite ``name`` (``qshift list`` shows them)."""
+    if name not in registry.names("suite"):
+        raise ParameterError(
+            "suite", f"unknown suite {name!r}; available: {', '.join(registry.names('suite'))}"
+        )
+    return registry.load("suite", name)()
