@@ -32,7 +32,6 @@ from toys import (
     ToyDualEncoder,
     ToyEncoder,
     ToyImageEncoder,
-    free_port,
     join_as_rank,
     toy_batches,
     toy_dataset,
@@ -248,10 +247,11 @@ def _run_evaluate() -> dict:
     return out
 
 
-def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
-    """One rank: join the gloo group the way torchrun describes it, run everything, save."""
-    join_as_rank(rank, world_size, port)
-    with distributed.torchrun_session() as world:
+def _worker(rank: int, world_size: int, out_dir: str) -> None:
+    """One rank: join the gloo group through a rendezvous file, run everything, save."""
+    join_as_rank(rank, world_size)
+    rendezvous = Path(out_dir) / f"rendezvous-w{world_size}"
+    with distributed.torchrun_session(init_method=f"file://{rendezvous}") as world:
         assert world.size == world_size and world.rank == rank
         result = {"methods": _run_methods(), "evaluate": _run_evaluate(), "gradients": _gradients()}
         if world.active:
@@ -264,7 +264,7 @@ def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
 
 
 def _spawn(world_size: int, out_dir: Path) -> list[dict]:
-    torch.multiprocessing.spawn(_worker, args=(world_size, free_port(), str(out_dir)), nprocs=world_size)
+    torch.multiprocessing.spawn(_worker, args=(world_size, str(out_dir)), nprocs=world_size)
     return [torch.load(out_dir / f"w{world_size}_rank{r}.pt", weights_only=False) for r in range(world_size)]
 
 
@@ -302,6 +302,7 @@ def monkeypatch_module():
         yield patch
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_for_every_method(runs):
     one, (rank0, rank1) = runs["one"], runs["two"]
     assert set(one["methods"]) == {f"{m}/dense" for m in methods.names()} | {"tcr/topk"}
@@ -314,6 +315,7 @@ def test_two_processes_match_one_for_every_method(runs):
             assert torch.equal(a, b), f"{case}: parameters differ between ranks"
 
 
+@pytest.mark.slow
 def test_two_processes_split_the_work_and_sum_exact_gradients(runs):
     one, (rank0, rank1) = runs["one"], runs["two"]
     _assert_close(rank0["gradients"]["grads"], one["gradients"]["grads"])
@@ -323,6 +325,7 @@ def test_two_processes_split_the_work_and_sum_exact_gradients(runs):
     assert rank1["gradients"]["rows"] == [8, 7]  # no encoder call for an empty share
 
 
+@pytest.mark.slow
 def test_two_process_evaluate_matches_one_and_every_rank_returns_it(runs):
     one, (rank0, rank1) = runs["one"], runs["two"]
     _assert_close(rank0["evaluate"], one["evaluate"])
@@ -330,6 +333,7 @@ def test_two_process_evaluate_matches_one_and_every_rank_returns_it(runs):
     assert rank0["evaluate"]["i2t"]["queries"] == 17 and rank0["evaluate"]["t2i"]["queries"] == 34
 
 
+@pytest.mark.slow
 def test_ranks_with_different_weights_are_refused(runs):
     for rank in runs["two"]:
         assert "differ between ranks" in rank["mismatch"]
@@ -366,9 +370,10 @@ def _qshift_run(prefix: list[str], model: Path, dataset: str, out: Path | None =
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow
 def test_torchrun_qshift_run_matches_one_process(tiny_clip_dir, tiny_karpathy, tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    torchrun += ["--master_port", str(free_port()), "-m", "qshift"]
+    torchrun += ["--standalone", "-m", "qshift"]  # torchrun picks a free rendezvous port itself
     (single,) = _qshift_run([sys.executable, "-m", "qshift"], tiny_clip_dir, tiny_karpathy.spec)
     lines = _qshift_run(torchrun, tiny_clip_dir, tiny_karpathy.spec, out=tmp_path / "out")
     assert len(lines) == 1  # only rank 0 prints

@@ -43,8 +43,9 @@ class SignalTextModel(RetrievalModel):
         super().__init__()
         torch.manual_seed(0)
         self.dim = LENGTH
-        self.signal = nn.Sequential(nn.Linear(LENGTH, LENGTH), nn.LayerNorm(LENGTH), nn.Linear(LENGTH, LENGTH))
-        self.text = nn.Sequential(nn.Embedding(CLASSES, LENGTH), nn.LayerNorm(LENGTH), nn.Linear(LENGTH, LENGTH))
+        width = LENGTH
+        self.signal = nn.Sequential(nn.Linear(LENGTH, width), nn.LayerNorm(width), nn.Linear(width, width))
+        self.text = nn.Sequential(nn.Embedding(CLASSES, width), nn.LayerNorm(width), nn.Linear(width, width))
         with torch.no_grad():  # aligned towers: both map class k close to e_k
             for linear in (self.signal[0], self.signal[2], self.text[2]):
                 linear.weight.copy_(torch.eye(LENGTH) + 0.05 * torch.randn(LENGTH, LENGTH))

@@ -18,7 +18,7 @@ from qshift.methods.params import norm_parameters
 from qshift.shifts import streams
 from qshift.shifts.spec import ShiftSpec
 
-from toys import ToyDualEncoder, ToyEncoder, free_port, join_as_rank, toy_batches, toy_dataset, toy_gallery
+from toys import ToyDualEncoder, ToyEncoder, join_as_rank, toy_batches, toy_dataset, toy_gallery
 
 
 def shifted(sizes: list[int], seed: int = 2) -> list[torch.Tensor]:
@@ -287,9 +287,9 @@ def _stability_runs() -> dict:
     return out
 
 
-def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
-    join_as_rank(rank, world_size, port)
-    with distributed.torchrun_session():
+def _worker(rank: int, world_size: int, out_dir: str) -> None:
+    join_as_rank(rank, world_size)
+    with distributed.torchrun_session(init_method=f"file://{out_dir}/rendezvous-w{world_size}"):
         torch.save(_stability_runs(), Path(out_dir) / f"w{world_size}_rank{rank}.pt")
 
 
@@ -297,7 +297,7 @@ def _worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
 def test_two_processes_match_one_with_anchor_teacher_and_drift(tmp_path):
     """The anchor's gradient counts once under torchrun: W = 2 reproduces the 1-process run."""
     for world_size in (1, 2):
-        torch.multiprocessing.spawn(_worker, args=(world_size, free_port(), str(tmp_path)), nprocs=world_size)
+        torch.multiprocessing.spawn(_worker, args=(world_size, str(tmp_path)), nprocs=world_size)
     one = torch.load(tmp_path / "w1_rank0.pt", weights_only=False)
     for rank in (0, 1):
         two = torch.load(tmp_path / f"w2_rank{rank}.pt", weights_only=False)

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import os
-import socket
 import zlib
 
 import torch
 from torch import nn
 
 
-def free_port() -> int:
-    """A free local TCP port for a test's gloo rendezvous."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def join_as_rank(rank: int, world_size: int) -> None:
+    """Set up a spawned test process the way torchrun would (one thread; env for W > 1).
 
-
-def join_as_rank(rank: int, world_size: int, port: int) -> None:
-    """Set up a spawned test process the way torchrun would (one thread; env for W > 1)."""
+    The rendezvous is a file (``init_method="file://…"``), not a port that another process on a
+    loaded machine could take between choosing and binding it.
+    """
     torch.set_num_threads(1)
     if world_size > 1:
-        os.environ.update(
-            RANK=str(rank),
-            LOCAL_RANK=str(rank),
-            WORLD_SIZE=str(world_size),
-            MASTER_ADDR="127.0.0.1",
-            MASTER_PORT=str(port),
-        )
+        os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
 
 
 class ToyEncoder(nn.Module):

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from qshift import distributed
+from qshift import collective
 from qshift.encoders.base import move_batch
 from qshift.gallery import TopK
 from qshift.methods.base import Adapter, Scores
@@ -244,4 +244,4 @@ def run_stream(
             probe_source_metrics=probes_source.compute() if probes_source.count else None,
             drift_resets=drift_resets,
         )
-    return distributed.broadcast_object(result)
+    return collective.broadcast_object(result)

@@ -40,7 +40,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from qshift import distributed
+from qshift import collective
 from qshift.gallery import Gallery, MaskedGallery, TopK
 from qshift.methods.params import ParamSpec, select_parameters
 
@@ -152,8 +152,8 @@ class Adapter:
         self.batches_seen = 0
         self.last_embeddings = None
         #: this process's share of the work under torchrun (a single process otherwise)
-        self.world = distributed.world()
-        distributed.check_same_weights(encoder)
+        self.world = collective.world()
+        collective.check_same_weights(encoder)
         encoder.eval()
 
     @property
@@ -253,7 +253,7 @@ class Adapter:
         total = batch_length(batch)
         start, stop = self.world.shard(total)
         if stop > start:
-            out = self.encoder(distributed.slice_batch(batch, start, stop) if self.world.active else batch)
+            out = self.encoder(collective.slice_batch(batch, start, stop) if self.world.active else batch)
             if not isinstance(out, torch.Tensor) or out.dim() != 2:
                 raise ValueError("encoder must return a (B, d) tensor of embeddings")
             if out.shape[1] != self.gallery.dim:
@@ -265,7 +265,7 @@ class Adapter:
             local = torch.zeros(
                 0, self.gallery.dim, device=self.gallery.device, requires_grad=torch.is_grad_enabled()
             )
-        z = distributed.gather_rows_with_grad(local, self.world.sizes(total))
+        z = collective.gather_rows_with_grad(local, self.world.sizes(total))
         if not torch.isfinite(z).all():
             raise ValueError("encoder produced NaN or inf embeddings for this batch")
         return z
@@ -276,7 +276,7 @@ class Adapter:
             return
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        distributed.all_reduce_grads(self.params)
+        collective.all_reduce_grads(self.params)
         self.optimizer.step()
 
     @torch.no_grad()
@@ -292,7 +292,7 @@ class Adapter:
             found = TopK(z.new_zeros(0, k), torch.zeros(0, k, dtype=torch.long, device=z.device))
         sizes = self.world.sizes(total)
         return TopK(
-            distributed.gather_rows(found.values, sizes), distributed.gather_rows(found.indices, sizes)
+            collective.gather_rows(found.values, sizes), collective.gather_rows(found.indices, sizes)
         )
 
     def recorded_topk(self) -> TopK:
@@ -336,14 +336,14 @@ class Adapter:
         start, stop = self.world.shard(total)
         if stop > start:
             overrides = dict(zip(self._param_names, weights, strict=True))
-            share = distributed.slice_batch(batch, start, stop) if self.world.active else batch
+            share = collective.slice_batch(batch, start, stop) if self.world.active else batch
             local = F.normalize(
                 functional_call(self.encoder, overrides, (share,), strict=False).float(), dim=-1
             )
         else:
             local = torch.zeros(0, self.gallery.dim, device=self.gallery.device)
         self.encoder.train(was_training)
-        return distributed.gather_rows(local, self.world.sizes(total))
+        return collective.gather_rows(local, self.world.sizes(total))
 
     def _new_optimizer(self) -> torch.optim.Optimizer | None:
         if not self.params:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from qshift import distributed
+from qshift import collective
 from qshift.methods.base import Adapter, Objective
 from qshift.methods.losses import count, entropy
 
@@ -61,7 +61,7 @@ class Sar(Adapter):
             return
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        distributed.all_reduce_grads(self.params)  # the ascent direction is the global gradient
+        collective.all_reduce_grads(self.params)  # the ascent direction is the global gradient
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
         grad_norm = torch.norm(torch.stack([g.norm(p=2) for g in grads]), p=2)
         scale = self.rho / (grad_norm + 1e-12)
@@ -75,7 +75,7 @@ class Sar(Adapter):
         second = ent2[reliable].mean() if reliable.any() else None
         if second is not None:
             second.backward()
-            distributed.all_reduce_grads(self.params)
+            collective.all_reduce_grads(self.params)
         with torch.no_grad():
             for param, offset in zip(self.params, offsets, strict=True):
                 param.sub_(offset)

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from qshift import distributed
+from qshift import collective
 from qshift.methods.base import Objective
 from qshift.methods.tcr import TCR
 
@@ -72,7 +72,7 @@ class TCRGradientDecoupling(TCR):
         grads = torch.autograd.grad(loss, self.params, retain_graph=retain, allow_unused=True)
         for param, grad in zip(self.params, grads, strict=True):
             param.grad = torch.zeros_like(param) if grad is None else grad
-        distributed.all_reduce_grads(self.params)
+        collective.all_reduce_grads(self.params)
         return [param.grad.detach().clone() for param in self.params]
 
     def update(self, loss: torch.Tensor | None) -> None:
