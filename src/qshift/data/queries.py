@@ -7,7 +7,6 @@ and the next batch is prepared while the current one adapts.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from qshift.encoders.base import Direction, DualEncoder, check_direction
 from qshift.shifts import apply, kind_of
 from qshift.shifts.spec import ShiftSpec
 from qshift.shifts.streams import PlannedBatch, StreamPlan
+from qshift.utils.seeds import item_seed
 
 Modality = Literal["image", "text"]
 
@@ -26,12 +26,6 @@ Modality = Literal["image", "text"]
 def query_modality(direction: Direction) -> Modality:
     """Images are the queries of i2t, captions of t2i."""
     return "image" if check_direction(direction) == "i2t" else "text"
-
-
-def item_seed(seed: int, index: int, spec: ShiftSpec) -> int:
-    """Deterministic per-item shift seed from the stream seed, the query and the shift."""
-    entropy = [seed, int(index), zlib.crc32(spec.name.encode()), spec.severity]
-    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 class QueryBatches:
@@ -81,7 +75,8 @@ class QueryBatches:
             item = self.dataset.images[index]
         if spec.is_clean:
             return item
-        return apply(spec.name, item, spec.severity, item_seed(self.seed, index, spec), **self.shift_options)
+        seed = item_seed(self.seed, index, spec.name, spec.severity)
+        return apply(spec.name, item, spec.severity, seed, **self.shift_options)
 
     def prepare(self, batch: PlannedBatch, pool: ThreadPoolExecutor | None = None) -> Any:
         """The encoder-ready input of one planned batch."""
