@@ -19,8 +19,6 @@ def item_seed(seed: int, index: int, shift: str, severity: int) -> int:
     every benchmark number measured with on-the-fly shifts depends on these exact values.
     """
     if seed < 0 or index < 0 or severity < 0:
-        raise ValueError(
-            f"seeds need non-negative seed, index and severity, got {seed}, {index}, {severity}"
-        )
+        raise ValueError(f"seeds need non-negative seed, index and severity, got {seed}, {index}, {severity}")
     entropy = [int(seed), int(index), zlib.crc32(shift.encode()), int(severity)]
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
