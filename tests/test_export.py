@@ -28,8 +28,11 @@ from qshift.shifts.export import (
     parse_shifts,
     text_folder,
 )
+from qshift.shifts.spec import parse_shift
 from qshift.utils.io import write_atomic
 from qshift.utils.seeds import item_seed
+
+from toys import ToyDualEncoder
 
 CORRUPTIONS = ["gaussian_noise", "pixelate"]
 SEVERITIES = [1, 5]
@@ -101,7 +104,11 @@ def test_names_and_prefix() -> None:
     assert text_folder("ocr", 7) == "annotation_ocr/7"
 
 
-def test_item_seed_separates_its_inputs() -> None:
+def test_item_seed_keeps_its_values_and_separates_its_inputs() -> None:
+    # the values every on-the-fly benchmark number was measured with: they must never change
+    assert item_seed(0, 3, "fog", 5) == 478590853
+    assert item_seed(7, 24999, "ocr", 7) == 750781885
+    assert item_seed(0, np.int64(3), "fog", 5) == 478590853
     seeds = {item_seed(0, 3, "fog", 5), item_seed(1, 3, "fog", 5), item_seed(0, 3, "snow", 5)}
     seeds |= {item_seed(0, 3, "fog", 4), item_seed(0, 4, "fog", 5)}
     assert len(seeds) == 5
@@ -335,6 +342,44 @@ def test_outputs_load_as_karpathy_datasets(dataset: tuple[Path, Path], tmp_path:
     assert perturbed.num_texts == clean.num_texts == 26
     np.testing.assert_array_equal(perturbed.text_groups, clean.text_groups)
     assert perturbed.texts != clean.texts
+
+
+def test_image_copy_equals_the_on_the_fly_shift(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    """Image ``i`` of a copy is what a query stream at the same seed feeds the model for query ``i``."""
+    from qshift.data import load_dataset
+    from qshift.data.queries import QueryBatches
+
+    annotation, root = dataset
+    _images(dataset, tmp_path, shifts=["gaussian_noise"], severities=[5], seed=11)
+    clean = load_dataset(f"karpathy:{annotation}:{root}")
+    written = load_dataset(f"karpathy:{annotation}:{tmp_path / image_folder('COCO', 'gaussian_noise', 5)}")
+    stream = QueryBatches(ToyDualEncoder.build(), clean, "i2t", seed=11)
+    spec = parse_shift("gaussian_noise@5")
+    for index, rel in enumerate(RELATIVE):
+        on_the_fly = stream.raw_item(index, spec)
+        assert not np.array_equal(on_the_fly, clean.images[index])
+        if rel.endswith(".png"):  # lossless: the very pixels
+            np.testing.assert_array_equal(written.images[index], on_the_fly)
+        else:  # JPEG q95 4:4:4: the pixels up to the re-encoding
+            assert np.abs(written.images[index].astype(float) - on_the_fly).mean() < 5
+
+
+@pytest.mark.parametrize(("shift", "level"), [("char_swap", 5), ("random_swap", 3)])
+def test_text_copy_equals_the_on_the_fly_shift(
+    dataset: tuple[Path, Path], tmp_path: Path, shift: str, level: int
+) -> None:
+    """Caption ``j`` of a copy is the on-the-fly shift of query ``j`` (captions already normalised)."""
+    from qshift.data import load_dataset
+    from qshift.data.queries import QueryBatches
+
+    annotation, root = dataset
+    _texts(dataset, tmp_path, shifts=[shift], severities=[level], seed=5)
+    clean = load_dataset(f"karpathy:{annotation}:{root}")
+    written = load_dataset(f"karpathy:{tmp_path / text_folder(shift, level) / ANNOTATION}:{root}")
+    stream = QueryBatches(ToyDualEncoder.build(), clean, "t2i", seed=5)
+    spec = parse_shift(f"{shift}@{level}")
+    on_the_fly = [stream.raw_item(index, spec) for index in range(clean.num_texts)]
+    assert written.texts == on_the_fly and on_the_fly != clean.texts
 
 
 def test_errors_name_the_problem(dataset: tuple[Path, Path], tmp_path: Path) -> None:
