@@ -1,45 +1,56 @@
-"""``qshift shift images|texts``: write COCO-C / Flickr-C style corrupted copies of a dataset."""
+"""``qshift shift images|texts``: write COCO-C / Flickr-C style corrupted copies of a dataset.
+
+Each kind of copy is one :class:`_Kind` in :data:`KINDS`: its sub-command name, the modality
+of its shifts, its own options and the function that runs it; the options every kind shares
+(dataset, output folder, shifts, severities, seed, workers, limit) are added here once.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from qshift.shifts.builder import IMAGE_SEVERITIES, TEXT_LEVELS, Manifest, build_images, build_texts
+from qshift.shifts.export import Manifest, build_images, build_texts, export_kind
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One ``qshift shift <name>`` sub-command."""
+
+    name: str
+    modality: str
+    help: str
+    #: builds the copies from the parsed arguments
+    build: Callable[[argparse.Namespace], Manifest]
+    #: adds the kind's own options
+    add_options: Callable[[argparse.ArgumentParser], None] = lambda parser: None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``qshift shift images|texts`` to the CLI's sub-commands."""
+    """Add ``qshift shift <kind>`` for every kind of :data:`KINDS` to the CLI's sub-commands."""
     shift = subparsers.add_parser(
         "shift",
         help="write corrupted copies of a dataset (COCO-C / Flickr-C layout)",
         description="Write corrupted copies of a Karpathy-format dataset in the COCO-C / Flickr-C layout.",
     )
-    kinds = shift.add_subparsers(dest="shift_kind", required=True, metavar="{images,texts}")
-    images = kinds.add_parser("images", help="<out>/<Prefix>_IP_<corruption>_<severity>/<relative path>")
-    _add_common_options(images, "image")
-    images.set_defaults(func=_images_command, parser=images)
-    texts = kinds.add_parser("texts", help="<out>/annotation_<shift>/<L>/<annotation file>")
-    _add_common_options(texts, "text")
-    texts.add_argument(
-        "--min-cosine",
-        type=float,
-        default=None,
-        help="word-level shifts: re-sample until the MiniLM cosine to the original is >= this (e.g. 0.9)",
+    kinds = shift.add_subparsers(
+        dest="shift_kind", required=True, metavar="{" + ",".join(k.name for k in KINDS) + "}"
     )
-    texts.add_argument(
-        "--model-dir",
-        default=None,
-        help="local seq2seq model directory for one sentence-level shift (default: $QSHIFT_STYLE_MODEL_DIR)",
-    )
-    texts.set_defaults(func=_texts_command, parser=texts)
+    for kind in KINDS:
+        parser = kinds.add_parser(kind.name, help=kind.help)
+        _add_common_options(parser, kind.modality)
+        kind.add_options(parser)
+        parser.set_defaults(func=_command(kind), parser=parser)
 
 
-def _add_common_options(parser: argparse.ArgumentParser, kind: str) -> None:
-    """Options shared by ``shift images`` and ``shift texts``."""
-    levels = IMAGE_SEVERITIES if kind == "image" else TEXT_LEVELS
-    groups = "" if kind == "image" else ", or the groups paper, char, word, sentence"
+def _add_common_options(parser: argparse.ArgumentParser, modality: str) -> None:
+    """Options every kind shares, their help drawn from the kind's severities and shift groups."""
+    export = export_kind(modality)
+    levels = export.severities
+    groups = f", or the groups {', '.join(export.groups)}" if export.groups else ""
     parser.add_argument(
         "--dataset", required=True, help="karpathy:<json>:<image_root>, coco:<root> or flickr:<root>"
     )
@@ -47,13 +58,13 @@ def _add_common_options(parser: argparse.ArgumentParser, kind: str) -> None:
         "--out", required=True, type=Path, help="output folder (resumable; holds manifest.json)"
     )
     parser.add_argument(
-        "--shifts", default=None, help=f"comma-separated {kind} shifts{groups}, or all (the default: all 16)"
+        "--shifts", default=None, help=f"comma-separated {modality} shifts{groups}, or all (the default)"
     )
     parser.add_argument(
         "--severities",
         default=None,
         help=f"comma-separated severities in {levels[0]}..{levels[-1]} (default: all)"
-        + ("; sentence-level shifts are written once, to level 1" if kind == "text" else ""),
+        + ("; sentence-level shifts are written once, to level 1" if modality == "text" else ""),
     )
     parser.add_argument("--seed", type=int, default=0, help="base seed of every per-item seed (default 0)")
     parser.add_argument(
@@ -65,25 +76,47 @@ def _add_common_options(parser: argparse.ArgumentParser, kind: str) -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N annotation entries")
 
 
-def _images_command(args: argparse.Namespace) -> int:
-    """``qshift shift images``: build the image copies and print a summary."""
+def _command(kind: _Kind) -> Callable[[argparse.Namespace], int]:
+    """The handler of ``qshift shift <kind>``: build the copies and print a summary."""
+
+    def run(args: argparse.Namespace) -> int:
+        print(_summary(kind.build(args)))
+        return 0
+
+    return run
+
+
+def _build_images(args: argparse.Namespace) -> Manifest:
+    """``qshift shift images``: corrupted copies of the dataset's images."""
     from qshift.data.karpathy import resolve_karpathy_spec
 
     annotation, image_root = resolve_karpathy_spec(args.dataset)
-    manifest = build_images(
+    return build_images(
         annotation, image_root, args.out, args.shifts, args.severities, args.seed, args.workers, args.limit
     )
-    print(_summary(manifest))
-    return 0
 
 
-def _texts_command(args: argparse.Namespace) -> int:
-    """``qshift shift texts``: build the perturbed annotations and print a summary."""
+def _add_text_options(parser: argparse.ArgumentParser) -> None:
+    """``qshift shift texts``' own options: the semantic filter and a sentence-level model."""
+    parser.add_argument(
+        "--min-cosine",
+        type=float,
+        default=None,
+        help="word-level shifts: re-sample until the MiniLM cosine to the original is >= this (e.g. 0.9)",
+    )
+    parser.add_argument(
+        "--model-dir",
+        default=None,
+        help="local seq2seq model directory for one sentence-level shift (default: $QSHIFT_STYLE_MODEL_DIR)",
+    )
+
+
+def _build_texts(args: argparse.Namespace) -> Manifest:
+    """``qshift shift texts``: perturbed copies of the dataset's annotation."""
     from qshift.data.karpathy import resolve_karpathy_spec
 
     annotation, _ = resolve_karpathy_spec(args.dataset)
-    options = {"model_dir": args.model_dir} if args.model_dir else None
-    manifest = build_texts(
+    return build_texts(
         annotation,
         args.out,
         args.shifts,
@@ -92,10 +125,15 @@ def _texts_command(args: argparse.Namespace) -> int:
         args.workers,
         args.limit,
         min_cosine=args.min_cosine,
-        options=options,
+        options={"model_dir": args.model_dir} if args.model_dir else None,
     )
-    print(_summary(manifest))
-    return 0
+
+
+#: the kinds of ``qshift shift``, in the order ``--help`` lists them
+KINDS = (
+    _Kind("images", "image", "<out>/<Prefix>_IP_<corruption>_<severity>/<relative path>", _build_images),
+    _Kind("texts", "text", "<out>/annotation_<shift>/<L>/<annotation file>", _build_texts, _add_text_options),
+)
 
 
 def _summary(manifest: Manifest) -> str:

@@ -23,7 +23,6 @@ own captions only.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from qshift.data.base import DEFAULT_TEMPERATURE, ImageFiles, RetrievalDataset
 from qshift.data.captions import normalize_caption
+from qshift.utils.annotations import entry_captions, entry_text, read_json_list
 
 COCO_ANNOTATION = "coco_karpathy_test.json"
 FLICKR_ANNOTATION = "flickr30k_test.json"
@@ -42,7 +42,7 @@ CAPTIONS_PER_IMAGE = 5
 MAX_WORDS = 30
 
 
-# -- spec and JSON helpers shared by the loaders in this package ------------------------------
+# -- spec helpers shared by the loaders in this package --------------------------------------
 def spec_parts(spec: str, kind: str, usage: str, count: int, optional: int = 0) -> list[str]:
     """Split ``<kind>:a:b...`` into its ``count`` (plus up to ``optional``) non-empty parts.
 
@@ -53,51 +53,6 @@ def spec_parts(spec: str, kind: str, usage: str, count: int, optional: int = 0) 
     if head != kind or not count <= len(parts) <= count + optional or not all(parts):
         raise ValueError(f"bad dataset spec {spec!r}: expected {usage}")
     return parts
-
-
-def read_json_list(path: str | Path) -> list[Any]:
-    """Read an annotation file that must hold a JSON list; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not a valid JSON file ({err})") from err
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of entries, got a {type(data).__name__}")
-    if not data:
-        raise ValueError(f"{path}: the annotation list is empty")
-    return data
-
-
-def entry_field(entry: Any, path: Path, index: int, *names: str) -> Any:
-    """Value of the first of ``names`` present in annotation ``entry``; errors name file and index."""
-    if not isinstance(entry, dict):
-        raise ValueError(f"{path}: entry {index} is not a JSON object")
-    for name in names:
-        if name in entry:
-            return entry[name]
-    raise ValueError(f"{path}: entry {index} has no field {' or '.join(map(repr, names))}")
-
-
-def entry_text(entry: Any, path: Path, index: int, *names: str) -> str:
-    """A non-empty string field of an annotation entry."""
-    value = entry_field(entry, path, index, *names)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{path}: entry {index} field {names[0]!r} must be a non-empty string")
-    return value
-
-
-def entry_captions(entry: Any, path: Path, index: int, *names: str) -> list[str]:
-    """The caption(s) of an entry: a string or a non-empty list of strings."""
-    value = entry_field(entry, path, index, *names)
-    captions = [value] if isinstance(value, str) else value
-    if not isinstance(captions, list) or not all(isinstance(c, str) for c in captions):
-        raise ValueError(f"{path}: entry {index} field {names[0]!r} must be a string or a list of strings")
-    if not captions:
-        raise ValueError(f"{path}: entry {index} field {names[0]!r} has no captions")
-    return captions
 
 
 def check_image_root(image_root: str | Path) -> Path:

@@ -28,16 +28,8 @@ import numpy as np
 
 from qshift.data.base import DEFAULT_TEMPERATURE, ImageFiles, RetrievalDataset
 from qshift.data.captions import normalize_caption
-from qshift.data.karpathy import (
-    MAX_WORDS,
-    check_image_root,
-    entry_captions,
-    entry_field,
-    entry_text,
-    one_to_many,
-    read_json_list,
-    spec_parts,
-)
+from qshift.data.karpathy import MAX_WORDS, check_image_root, one_to_many, spec_parts
+from qshift.utils.annotations import entry_captions, entry_field, entry_text, read_json_list
 
 #: spec suffix -> NoCaps ``domain`` value
 NOCAPS_DOMAINS = {"in": "in-domain", "near": "near-domain", "out": "out-domain"}

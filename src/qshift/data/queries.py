@@ -9,12 +9,9 @@ names (``image:fog@5`` corrupts the reference image).
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
-
-import numpy as np
 
 from qshift import registry
 from qshift.data.base import Groups, RetrievalDataset, select
@@ -23,17 +20,12 @@ from qshift.shifts import apply
 from qshift.shifts.spec import ShiftSpec
 from qshift.shifts.streams import PlannedBatch, StreamPlan
 from qshift.tasks import Task, get_task, is_composed, parts
+from qshift.utils.seeds import item_seed
 
 
 def query_modality(direction: str | Task) -> str:
     """The modality of the task's queries (images for i2t, captions for t2i, …)."""
     return get_task(direction).query
-
-
-def item_seed(seed: int, index: int, spec: ShiftSpec) -> int:
-    """Deterministic per-item shift seed from the stream seed, the query and the shift."""
-    entropy = [seed, int(index), zlib.crc32(spec.name.encode()), spec.severity]
-    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 class QueryBatches:
@@ -111,7 +103,7 @@ class QueryBatches:
         if spec.is_clean:
             return item
         part = self.shifted_part(spec)
-        seed = item_seed(self.seed, index, spec)
+        seed = item_seed(self.seed, index, spec.name, spec.severity)
         if part == self.modality:
             return apply(spec.name, item, spec.severity, seed, modality=part, **self.shift_options)
         shifted = apply(

@@ -1,4 +1,4 @@
-"""The COCO-C / Flickr-C builder: layout, determinism, resumability, manifest, errors, CLI."""
+"""The COCO-C / Flickr-C export: layout, seeds, resumability, manifest, errors, CLI."""
 
 from __future__ import annotations
 
@@ -15,19 +15,24 @@ import pytest
 from PIL import Image, JpegImagePlugin
 
 import qshift.shifts
+from qshift.cli import main as cli_main
 from qshift.cli import shift as shift_command
-from qshift.shifts import builder
-from qshift.shifts.builder import (
+from qshift.errors import ParameterError
+from qshift.shifts.export import (
     Manifest,
     build_images,
     build_texts,
     dataset_prefix,
     image_folder,
-    item_seed,
     parse_severities,
     parse_shifts,
     text_folder,
 )
+from qshift.shifts.spec import parse_shift
+from qshift.utils.io import write_atomic
+from qshift.utils.seeds import item_seed
+
+from toys import ToyDualEncoder
 
 CORRUPTIONS = ["gaussian_noise", "pixelate"]
 SEVERITIES = [1, 5]
@@ -91,16 +96,24 @@ def _texts(dataset: tuple[Path, Path], out: Path, **kwargs) -> Manifest:
     return build_texts(dataset[0], out, **options)
 
 
-def test_names_prefix_and_seeds() -> None:
+def test_names_and_prefix() -> None:
     assert dataset_prefix("/d/coco_karpathy_test.json") == "COCO"
     assert dataset_prefix("flickr30k_test.json") == "Flickr"
     assert dataset_prefix("/d/my_split.json") == "my_split"
     assert image_folder("COCO", "fog", 5) == "COCO_IP_fog_5"
     assert text_folder("ocr", 7) == "annotation_ocr/7"
-    seeds = {item_seed(0, "fog", 5, 3), item_seed(1, "fog", 5, 3), item_seed(0, "snow", 5, 3)}
-    seeds |= {item_seed(0, "fog", 4, 3), item_seed(0, "fog", 5, 4)}
+
+
+def test_item_seed_keeps_its_values_and_separates_its_inputs() -> None:
+    # the values every on-the-fly benchmark number was measured with: they must never change
+    assert item_seed(0, 3, "fog", 5) == 478590853
+    assert item_seed(7, 24999, "ocr", 7) == 750781885
+    assert item_seed(0, np.int64(3), "fog", 5) == 478590853
+    seeds = {item_seed(0, 3, "fog", 5), item_seed(1, 3, "fog", 5), item_seed(0, 3, "snow", 5)}
+    seeds |= {item_seed(0, 3, "fog", 4), item_seed(0, 4, "fog", 5)}
     assert len(seeds) == 5
-    assert item_seed(0, "fog", 5, 3) == item_seed(0, "fog", 5, 3)
+    with pytest.raises(ValueError, match="non-negative"):
+        item_seed(-1, 3, "fog", 5)
 
 
 def test_parse_shifts_and_severities() -> None:
@@ -141,7 +154,7 @@ def test_images_layout_content_and_manifest(dataset: tuple[Path, Path], tmp_path
                         assert JpegImagePlugin.get_sampling(img) == 0  # 4:4:4, no chroma subsampling
                     written = np.asarray(img.convert("RGB"))
                 assert written.shape == source.shape
-                expected = qshift.shifts.apply(shift, source, severity, item_seed(3, shift, severity, index))
+                expected = qshift.shifts.apply(shift, source, severity, item_seed(3, index, shift, severity))
                 if rel.endswith(".png"):  # lossless: exactly the corruption
                     np.testing.assert_array_equal(written, expected)
                 else:  # JPEG q95 4:4:4: close to the corruption
@@ -235,7 +248,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        builder._write_atomic(tmp_path / "sub" / "x.png", half_write)
+        write_atomic(tmp_path / "sub" / "x.png", half_write)
     assert list((tmp_path / "sub").iterdir()) == []
 
 
@@ -259,7 +272,7 @@ def test_texts_layout_schema_and_content(dataset: tuple[Path, Path], tmp_path: P
             got = [out_entry["caption"]] if isinstance(entry["caption"], str) else out_entry["caption"]
             assert isinstance(out_entry["caption"], type(entry["caption"]))
             want = [
-                qshift.shifts.apply(shift, c, level, item_seed(7, shift, level, flat_index + i))
+                qshift.shifts.apply(shift, c, level, item_seed(7, flat_index + i, shift, level))
                 for i, c in enumerate(captions)
             ]
             assert got == want
@@ -300,11 +313,11 @@ def test_sentence_level_written_once_at_level_one(
 
     monkeypatch.setattr(text, "perturb_many", fake_many)
     model = tmp_path / "model"
-    with pytest.raises(ValueError, match="'formal' needs a local seq2seq model.*--shifts char,word"):
+    with pytest.raises(ValueError, match="'formal' needs a local seq2seq model.*shifts char,word"):
         _texts(dataset, tmp_path / "out", shifts="formal", options={"model_dir": str(model)})
     model.mkdir()
     (model / "config.json").write_text("{}")
-    with pytest.raises(ValueError, match="--model-dir serves one sentence-level shift"):
+    with pytest.raises(ValueError, match="serves one sentence-level shift"):
         _texts(dataset, tmp_path / "out", shifts="formal,casual", options={"model_dir": str(model)})
     options = {"model_dir": str(model)}
     manifest = _texts(dataset, tmp_path / "out", shifts="formal", severities=[3, 7], options=options)
@@ -331,6 +344,44 @@ def test_outputs_load_as_karpathy_datasets(dataset: tuple[Path, Path], tmp_path:
     assert perturbed.texts != clean.texts
 
 
+def test_image_copy_equals_the_on_the_fly_shift(dataset: tuple[Path, Path], tmp_path: Path) -> None:
+    """Image ``i`` of a copy is what a query stream at the same seed feeds the model for query ``i``."""
+    from qshift.data import load_dataset
+    from qshift.data.queries import QueryBatches
+
+    annotation, root = dataset
+    _images(dataset, tmp_path, shifts=["gaussian_noise"], severities=[5], seed=11)
+    clean = load_dataset(f"karpathy:{annotation}:{root}")
+    written = load_dataset(f"karpathy:{annotation}:{tmp_path / image_folder('COCO', 'gaussian_noise', 5)}")
+    stream = QueryBatches(ToyDualEncoder.build(), clean, "i2t", seed=11)
+    spec = parse_shift("gaussian_noise@5")
+    for index, rel in enumerate(RELATIVE):
+        on_the_fly = stream.raw_item(index, spec)
+        assert not np.array_equal(on_the_fly, clean.images[index])
+        if rel.endswith(".png"):  # lossless: the very pixels
+            np.testing.assert_array_equal(written.images[index], on_the_fly)
+        else:  # JPEG q95 4:4:4: the pixels up to the re-encoding
+            assert np.abs(written.images[index].astype(float) - on_the_fly).mean() < 5
+
+
+@pytest.mark.parametrize(("shift", "level"), [("char_swap", 5), ("random_swap", 3)])
+def test_text_copy_equals_the_on_the_fly_shift(
+    dataset: tuple[Path, Path], tmp_path: Path, shift: str, level: int
+) -> None:
+    """Caption ``j`` of a copy is the on-the-fly shift of query ``j`` (captions already normalised)."""
+    from qshift.data import load_dataset
+    from qshift.data.queries import QueryBatches
+
+    annotation, root = dataset
+    _texts(dataset, tmp_path, shifts=[shift], severities=[level], seed=5)
+    clean = load_dataset(f"karpathy:{annotation}:{root}")
+    written = load_dataset(f"karpathy:{tmp_path / text_folder(shift, level) / ANNOTATION}:{root}")
+    stream = QueryBatches(ToyDualEncoder.build(), clean, "t2i", seed=5)
+    spec = parse_shift(f"{shift}@{level}")
+    on_the_fly = [stream.raw_item(index, spec) for index in range(clean.num_texts)]
+    assert written.texts == on_the_fly and on_the_fly != clean.texts
+
+
 def test_errors_name_the_problem(dataset: tuple[Path, Path], tmp_path: Path) -> None:
     annotation, root = dataset
     with pytest.raises(FileNotFoundError, match="missing.json"):
@@ -341,8 +392,9 @@ def test_errors_name_the_problem(dataset: tuple[Path, Path], tmp_path: Path) -> 
         build_images(annotation, root, tmp_path / "out", shifts="blur", progress=False)
     with pytest.raises(ValueError, match="0 is outside"):
         build_texts(annotation, tmp_path / "out", severities="0", progress=False)
-    with pytest.raises(ValueError, match="--workers"):
+    with pytest.raises(ParameterError, match="workers must be >= 1") as caught:
         _images(dataset, tmp_path / "out", workers=0)
+    assert caught.value.param == "workers"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"image": "../escape.png", "caption": ["x"]}]))
     with pytest.raises(ValueError, match="escape.png"):
@@ -359,6 +411,13 @@ def test_errors_name_the_problem(dataset: tuple[Path, Path], tmp_path: Path) -> 
     _texts(dataset, tmp_path / "seeded", shifts=["random_swap"], severities=[1], limit=1)
     with pytest.raises(ValueError, match="min_cosine=None; this run has min_cosine=0.5"):
         _texts(dataset, tmp_path / "seeded", shifts=["random_swap"], severities=[1], min_cosine=0.5)
+    manifest = tmp_path / "seeded" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": 1}))
+    with pytest.raises(ParameterError, match="has format 1, whose files were seeded otherwise"):
+        _texts(dataset, tmp_path / "seeded", shifts=["random_swap"], severities=[1], limit=1)
+    manifest.write_text("[]")
+    with pytest.raises(ParameterError, match="is unreadable"):
+        _texts(dataset, tmp_path / "seeded", shifts=["random_swap"], severities=[1], limit=1)
 
 
 def test_cli_builds_both_kinds(
@@ -377,9 +436,9 @@ def test_cli_builds_both_kinds(
     assert args.func(args) == 0
     assert (tmp_path / "annotation_ocr/5" / ANNOTATION).is_file()
     assert (tmp_path / "annotation_char_delete/5" / ANNOTATION).is_file()
-    args = parser.parse_args(["shift", "images", *common, "--severities", "9"])
-    with pytest.raises(ValueError, match="--severities"):
-        args.func(args)
+    assert cli_main(["shift", "images", *common, "--severities", "9"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == "qshift: error: --severities: 9 is outside 1..5 for image shifts"
 
 
 @pytest.mark.slow
