@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from qshift import registry
 from qshift.data.media import write_audio
-from qshift.shifts import audio
+from qshift.shifts import audio, names
 from qshift.shifts._audio_noises import synthesise
 
 RATE = 16000
@@ -33,13 +34,13 @@ def band_share(noise: np.ndarray, low: float, high: float, rate: int = RATE) -> 
     return float(power[(freqs >= low) & (freqs < high)].sum() / power.sum())
 
 
-def test_names_descriptions_and_callables():
+def test_names_registry_lines_and_callables():
     assert audio.AUDIO_SHIFTS == ("gaussian_noise", "traffic", "crowd", "rain", "thunder", "wind")
-    assert tuple(audio.DESCRIPTIONS) == audio.AUDIO_SHIFTS
+    assert tuple(names("audio")) == audio.AUDIO_SHIFTS
     for name in audio.AUDIO_SHIFTS:
         shift = getattr(audio, name)
         assert callable(shift) and shift.__name__ == name and shift.__doc__
-        assert "\n" not in audio.DESCRIPTIONS[name]
+        assert registry.load("shift", name, modality="audio") is shift
 
 
 @pytest.mark.parametrize("name", audio.AUDIO_SHIFTS)

@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from qshift.shifts import video
-from qshift.shifts.image import CORRUPTIONS, corrupt
+from qshift import registry
+from qshift.shifts import names, video
+from qshift.shifts.image import corrupt
 
 TEMPORAL = ("frame_drop", "frame_shuffle", "freeze")
 #: frame corruptions whose result does not depend on the seed
@@ -33,15 +34,14 @@ def order_of(clip: np.ndarray) -> list[int]:
     return [int(value) for value in clip[:, 0, 0, 0]]
 
 
-def test_names_descriptions_and_callables():
-    frame_shifts = [name for name in CORRUPTIONS if name != "speckle_noise"]
+def test_names_registry_lines_and_callables():
+    frame_shifts = [name for name in names("image") if name != "speckle_noise"]
     assert tuple(frame_shifts) + TEMPORAL == video.VIDEO_SHIFTS
-    assert len(video.VIDEO_SHIFTS) == 18
-    assert tuple(video.DESCRIPTIONS) == video.VIDEO_SHIFTS
+    assert tuple(names("video")) == video.VIDEO_SHIFTS and len(video.VIDEO_SHIFTS) == 18
     for name in video.VIDEO_SHIFTS:
         shift = getattr(video, name)
         assert callable(shift) and shift.__name__ == name and shift.__doc__
-        assert "\n" not in video.DESCRIPTIONS[name]
+        assert registry.load("shift", name, modality="video") is shift
 
 
 @pytest.mark.parametrize("name", video.VIDEO_SHIFTS)

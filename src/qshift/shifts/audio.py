@@ -39,15 +39,6 @@ from qshift.shifts._checks import check_options, check_seed, check_severity
 
 #: the audio shifts in benchmark.md's order
 AUDIO_SHIFTS = ("gaussian_noise", "traffic", "crowd", "rain", "thunder", "wind")
-#: one line per shift, for ``qshift list``
-DESCRIPTIONS = {
-    "gaussian_noise": "white Gaussian noise, std 0.08–0.38 on the [−1, 1] waveform (READ)",
-    "traffic": "road rumble and cars passing with Doppler-shifted engines, +1–8 dB (READ's gains)",
-    "crowd": "babble of twelve syllable-speaking talkers with vowel formants, +1–8 dB",
-    "rain": "rain hiss with dense ringing droplets, +1–8 dB",
-    "thunder": "thunderclaps: sharp cracks decaying into low rumbles, +1–8 dB",
-    "wind": "gusty band-passed wind with buffeting and whistling, +1–8 dB",
-}
 GAUSSIAN_STDS = (0.08, 0.12, 0.18, 0.26, 0.38)
 GAINS_DB = (1, 2, 4, 6, 8)
 NOISE_RMS = 0.1

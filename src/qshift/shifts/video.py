@@ -26,42 +26,50 @@ from typing import Any
 
 import numpy as np
 
+from qshift.shifts import image
 from qshift.shifts._checks import check_options, check_seed, check_severity
-from qshift.shifts.image import CORRUPTIONS, corrupt
 
 Shift = Callable[..., np.ndarray]
 
-#: the image corruptions applied per frame, in qshift.shifts.image's order
-FRAME_SHIFTS = tuple(name for name in CORRUPTIONS if name != "speckle_noise")
+#: the image corruptions applied per frame: all but speckle_noise, in qshift.shifts.image's order
+FRAME_SHIFTS = (
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
+)
 TEMPORAL_SHIFTS = ("frame_drop", "frame_shuffle", "freeze")
 #: the video shifts in benchmark.md's order
 VIDEO_SHIFTS = FRAME_SHIFTS + TEMPORAL_SHIFTS
 #: share of the frames a temporal shift touches at severities 1–5
 TEMPORAL_SHARES = (1 / 8, 2 / 8, 3 / 8, 4 / 8, 5 / 8)
-#: one line per shift, for ``qshift list``
-DESCRIPTIONS = {
-    **{
-        name: f"{CORRUPTIONS[name].__doc__.splitlines()[0].rstrip('.')}, on every frame (one draw per clip)"
-        for name in FRAME_SHIFTS
-    },
-    "frame_drop": "1–5 of 8 frames dropped, each showing the frame before it",
-    "frame_shuffle": "1–5 of 8 positions where neighbouring frames swap",
-    "freeze": "one frame held over the next 1–5 of 8 frames",
-}
 
 
 def _per_frame(name: str) -> Shift:
     """The video shift applying image corruption ``name`` to every frame with the clip's seed."""
 
+    corruption = getattr(image, name)
+
     def shift(clip: np.ndarray, severity: int, seed: int = 0, **options: Any) -> np.ndarray:
         severity, seed = _checked(name, clip, severity, seed, options)
         out = np.empty_like(clip)
         for index, frame in enumerate(clip):
-            out[index] = corrupt(name, frame, severity, seed)
+            out[index] = corruption(frame, severity, seed)
         return out
 
     shift.__name__ = shift.__qualname__ = name
-    shift.__doc__ = f"{DESCRIPTIONS[name]}: qshift.shifts.image.{name} with one seed for all frames."
+    shift.__doc__ = f"qshift.shifts.image.{name} on every frame, with one seed for all frames."
     return shift
 
 
