@@ -1,4 +1,4 @@
-"""Stability options (ours, issue 7): anchor to source, EMA teacher for TCR, drift reset."""
+"""Stability options (qshift's own): anchor to source, EMA teacher for TCR, drift reset."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from qshift.tasks import Task, get_task
 
 #: a task name (``i2t``, ``t2i``, ``cir``, …); kept under its historical name
 Direction = str
+#: which parameters adapt: "norm", "all", or a callable returning them (see qshift.methods.params)
 ParamSpec = str | Callable[[nn.Module], Iterable[nn.Parameter]]
 
 

@@ -17,7 +17,7 @@ objective reads only each query's nearest gallery item (:attr:`Adapter.nearest_o
 union of the batch's top-k candidates instead of the whole gallery, which changes nothing
 in their arithmetic and keeps memory at O(B·k).
 
-``anchor`` (ours, issue 7; default 0 = off) pulls every training method toward the source
+``anchor`` (qshift's own; default 0 = off) pulls every training method toward the source
 weights: the loss gains ``anchor · Σ_i ‖θ_i − θ_i^source‖²``. Its gradient
 ``2·anchor·(θ − θ^source)`` is added to the parameter gradients just before each optimizer step
 (an optimizer pre-step hook), which is the same update as adding the term to the loss but also
@@ -42,6 +42,7 @@ from torch.nn import functional as F
 
 from qshift import collective
 from qshift.gallery import Gallery, MaskedGallery, TopK
+from qshift.methods.losses import entropy
 from qshift.methods.params import ParamSpec, select_parameters
 
 Objective = tuple[torch.Tensor | None, torch.Tensor]
@@ -307,9 +308,12 @@ class Adapter:
         """What the gallery's record mode keeps of embeddings ``z``: dense scores or top-k."""
         return self.search(z) if self.gallery.records_topk else self.gallery.scores(z.detach())
 
-    def logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Baseline logits over the whole gallery, ``z Gᵀ / T`` (method.md §3)."""
-        return self.gallery.scores(z) / self.temperature
+    def gallery_entropy(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(scores ``z Gᵀ``, logits ``z Gᵀ / T``, entropy of each query's softmax) over the whole
+        gallery: the opening of every entropy baseline (method.md §3)."""
+        scores = self.gallery.scores(z)
+        logits = scores / self.temperature
+        return scores, logits, entropy(logits)
 
     @torch.no_grad()
     def score(self, batch: Any) -> Scores:

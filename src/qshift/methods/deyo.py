@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from qshift.methods.base import Adapter, Objective
-from qshift.methods.losses import count, entropy
+from qshift.methods.losses import count
 
 
 def shuffle_patches(images: torch.Tensor, grid: int, generator: torch.Generator) -> torch.Tensor:
@@ -64,9 +64,7 @@ class Deyo(Adapter):
         self.generator = torch.Generator().manual_seed(seed)
 
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
-        scores = self.gallery.scores(z)
-        logits = scores / self.temperature
-        ent = entropy(logits)
+        scores, logits, ent = self.gallery_entropy(z)
         k = count(self.keep_ratio, len(ent))
         if k == 0:
             return None, scores.detach()

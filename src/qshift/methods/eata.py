@@ -15,7 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from qshift.methods.base import Adapter, Objective
-from qshift.methods.losses import count, entropy
+from qshift.methods.losses import lowest
 
 
 class Eata(Adapter):
@@ -40,13 +40,10 @@ class Eata(Adapter):
         self.moving_prob: torch.Tensor | None = None
 
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
-        scores = self.gallery.scores(z)
-        logits = scores / self.temperature
-        ent = entropy(logits)
-        k = count(self.keep_ratio, len(ent))
-        if k == 0:
+        scores, logits, ent = self.gallery_entropy(z)
+        keep = lowest(ent, self.keep_ratio)
+        if len(keep) == 0:
             return None, scores.detach()
-        keep = ent.detach().topk(k, largest=False).indices
         probs = logits[keep].detach().softmax(dim=-1)
         if self.moving_prob is not None:
             similar = F.cosine_similarity(self.moving_prob[None], probs, dim=1).abs()

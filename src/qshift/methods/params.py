@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 from torch import nn
+
+from qshift.encoders.base import ParamSpec
 
 NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.LayerNorm,
@@ -12,7 +12,6 @@ NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._BatchNorm,
 )
 
-ParamSpec = str | Callable[[nn.Module], Iterable[nn.Parameter]]
 
 
 def norm_parameters(module: nn.Module) -> list[nn.Parameter]:

@@ -17,7 +17,7 @@ import torch
 
 from qshift import collective
 from qshift.methods.base import Adapter, Objective
-from qshift.methods.losses import count, entropy
+from qshift.methods.losses import lowest
 
 
 class Sar(Adapter):
@@ -44,12 +44,10 @@ class Sar(Adapter):
         self.recoveries = 0
 
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
-        scores = self.gallery.scores(z)
-        ent = entropy(scores / self.temperature)
-        k = count(self.keep_ratio, len(ent))
-        if k == 0:
+        scores, _, ent = self.gallery_entropy(z)
+        keep = lowest(ent, self.keep_ratio)
+        if len(keep) == 0:
             return None, scores.detach()
-        keep = ent.detach().topk(k, largest=False).indices
         self._threshold = ent.detach()[keep].max()
         self._keep = keep
         self._batch = batch
@@ -70,7 +68,7 @@ class Sar(Adapter):
             for param, offset in zip(self.params, offsets, strict=True):
                 param.add_(offset)
         self.optimizer.zero_grad(set_to_none=True)
-        ent2 = entropy(self.gallery.scores(self.embed(self._batch)) / self.temperature)[self._keep]
+        ent2 = self.gallery_entropy(self.embed(self._batch))[2][self._keep]
         reliable = ent2.detach() < self._threshold
         second = ent2[reliable].mean() if reliable.any() else None
         if second is not None:

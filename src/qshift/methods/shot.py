@@ -12,7 +12,6 @@ import torch
 from torch.nn import functional as F
 
 from qshift.methods.base import Adapter, Objective
-from qshift.methods.losses import entropy
 
 
 class Shot(Adapter):
@@ -26,11 +25,10 @@ class Shot(Adapter):
         self.confidence = confidence
 
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
-        scores = self.gallery.scores(z)
-        logits = scores / self.temperature
+        scores, logits, ent = self.gallery_entropy(z)
         probs = logits.softmax(dim=-1)
         mean_prob = probs.mean(dim=0)
-        loss = entropy(logits).mean() + (mean_prob * torch.log(mean_prob + 1e-5)).sum()
+        loss = ent.mean() + (mean_prob * torch.log(mean_prob + 1e-5)).sum()
         p_max, labels = probs.detach().max(dim=-1)
         confident = p_max > self.confidence
         if confident.any():

@@ -16,7 +16,7 @@ set of P, SI ranking) so that tiny batches, down to batch size 1, still see a ba
 average over the current queries only; with a window the queue phase lasts
 ``queue_batches · (window + 1)`` queries.
 
-``teacher_momentum`` (ours, issue 7; default 0 = the paper): an EMA teacher supplies the
+``teacher_momentum`` (qshift's own; default 0 = the paper): an EMA teacher supplies the
 refinement candidates. The teacher's weights follow the adapted ones after every optimizer
 step (ema ← m·ema + (1 − m)·θ, starting from and reset to the source weights); each step's
 candidates c_b are the nearest gallery items of the teacher's embeddings of the same batch

@@ -1,4 +1,4 @@
-"""``tcr-gd``: TCR with gradient decoupling against forgetting (ours; issue 7).
+"""``tcr-gd``: TCR with gradient decoupling against forgetting (qshift's own).
 
 The 2025 follow-up of TCR (REST, arXiv 2511.14416) reports that on long, mixed streams the
 adaptation gradient often points against the gradient that would keep the model's general

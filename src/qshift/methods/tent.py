@@ -7,7 +7,6 @@ from typing import Any
 import torch
 
 from qshift.methods.base import Adapter, Objective
-from qshift.methods.losses import entropy
 
 
 class Tent(Adapter):
@@ -16,5 +15,5 @@ class Tent(Adapter):
     name = "tent"
 
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
-        scores = self.gallery.scores(z)
-        return entropy(scores / self.temperature).mean(), scores.detach()
+        scores, _, ent = self.gallery_entropy(z)
+        return ent.mean(), scores.detach()
