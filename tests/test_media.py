@@ -1,4 +1,4 @@
-"""Tests of audio and video decoding (qshift.data.media) on tiny files written by the tests."""
+"""Tests of audio and video decoding (qshift.utils.media) on tiny files written by the tests."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qshift import registry
-from qshift.data.media import write_audio
+from qshift.utils.media import write_audio
 from qshift.shifts import audio, names
 from qshift.shifts._audio_noises import synthesise
 

@@ -120,7 +120,7 @@ def _recording(name: str, noise_dir: Path, sample_rate: int) -> np.ndarray:
 def _decoded(path: str, sample_rate: int, mtime_ns: int, size: int) -> np.ndarray:
     """The decoded recording, read-only; ``mtime_ns`` and ``size`` key the cache so that an edited
     file is read again."""
-    from qshift.data.media import read_audio  # decoders load only when recordings are used
+    from qshift.utils.media import read_audio  # decoders load only when recordings are used
 
     wave = read_audio(path, sample_rate)
     wave.setflags(write=False)
