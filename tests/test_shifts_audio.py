@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from qshift import registry
-from qshift.utils.media import write_audio
 from qshift.shifts import audio, names
 from qshift.shifts._audio_noises import synthesise
+from qshift.utils.media import write_audio
 
 RATE = 16000
 ENVIRONMENTAL = ("traffic", "crowd", "rain", "thunder", "wind")
