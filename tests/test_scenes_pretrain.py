@@ -154,7 +154,8 @@ def test_cli_flags_are_generated_from_every_config_field():
     pretrain = parser._subparsers._group_actions[0].choices["pretrain"]
     actions = {a.dest: a for a in pretrain._actions}
     for field in dataclasses.fields(TrainConfig):
-        assert field.metadata["help"] and actions[field.name].help == field.metadata["help"], field.name
+        help_text = field.metadata["help"]
+        assert help_text and actions[field.name].help.endswith(help_text), field.name
     args = parser.parse_args(["pretrain", "scenes"])
     defaults = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     assert defaults == TrainConfig()

@@ -37,19 +37,21 @@ def _run(args: argparse.Namespace) -> int:
 def add_config_flags(parser: argparse.ArgumentParser, config: type) -> None:
     """One flag per field of the dataclass ``config``: its default, type, choices and help.
 
-    Booleans are switches that flip the default: ``--no-<name>`` for a True default,
-    ``--<name>`` for a False one. A field typed ``X | None`` takes values of type X.
+    Booleans are switches that flip the default: ``--no-<name>`` ("without <help>") for a True
+    default, ``--<name>`` for a False one. A field typed ``X | None`` takes values of type X.
     """
     hints = typing.get_type_hints(config)
     for f in dataclasses.fields(config):
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata.get("help")
         kind = hints[f.name]
-        if kind is bool:
-            switch = flag.replace("--", "--no-") if f.default else flag
+        if kind is bool and f.default:
             parser.add_argument(
-                switch, dest=f.name, action="store_false" if f.default else "store_true", help=help_text
+                "--no-" + flag[2:], dest=f.name, action="store_false", help=f"without {help_text}"
             )
+            continue
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, action="store_true", help=help_text)
             continue
         options: dict[str, Any] = {"type": _value_type(kind), "default": f.default, "help": help_text}
         if "choices" in f.metadata:

@@ -1,7 +1,8 @@
 """The embedded ``scenes`` benchmark: procedural captioned images and their small source model.
 
 A plug-in package: the registry names its dataset (``scenes``, ``scenes:<split>``) and encoder
-(``scenes``, ``scenes:<weights>``) loaders, and nothing outside it imports its modules.
+(``scenes``, ``scenes:<weights>``) loaders; outside it, only ``qshift pretrain`` and the old import
+paths ``qshift.data.scenes`` and ``qshift.encoders.scenes`` (re-exports) import its modules.
 
 - ``generator``: scene content (objects, backgrounds), splits and seeds
 - ``render``: a scene as a 224-px RGB image

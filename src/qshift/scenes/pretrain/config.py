@@ -40,7 +40,7 @@ class TrainConfig:
     weight_decay: float = _option(0.05, "AdamW weight decay of the weight matrices")
     warmup: float = _option(0.05, "share of the schedule spent warming the lr up")
     temperature: float = _option(0.07, "initial softmax temperature of the contrastive loss (learned)")
-    augment: bool = _option(True, "real-camera variety on the training images (off: clean renders only)")
+    augment: bool = _option(True, "real-camera variety on the training images")
     workers: int = _option(1, "render processes (0: in-process)")
     dense_weight: float = _option(1.0, "weight of the dense per-patch shape/colour/size loss (0: off)")
     hard_negatives: bool = _option(True, "swapped-attribute negative captions in the image-to-text loss")
