@@ -198,7 +198,7 @@ def test_dataset_list_has_one_line_per_family():
 
 
 def test_scenes_spec_is_dispatched_with_its_split(monkeypatch):
-    import qshift.data.scenes as scenes
+    import qshift.scenes.dataset as scenes
 
     calls = []
     monkeypatch.setattr(scenes, "load_scenes_dataset", lambda **kwargs: calls.append(kwargs) or "dataset")

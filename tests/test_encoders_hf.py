@@ -325,7 +325,7 @@ def test_unknown_or_malformed_specs(spec):
 
 
 def test_scenes_spec_is_dispatched_with_its_weights(monkeypatch):
-    import qshift.encoders.scenes as scenes
+    import qshift.scenes.model as scenes
 
     model = nn.Linear(2, 2)
     asked = []

@@ -159,7 +159,7 @@ _method("tcr-gd", "tcr_gd:TCRGradientDecoupling", "TCR whose update drops what c
 
 _encoder(
     "scenes",
-    "qshift.encoders.scenes:load_spec",
+    "qshift.scenes.model:load_spec",
     "the shipped scenes model, or scenes weights written by `qshift pretrain scenes`",
     "scenes[:<weights.safetensors>]",
 )
@@ -178,7 +178,7 @@ _encoder(
 
 _dataset(
     "scenes",
-    "qshift.data.scenes:load_spec",
+    "qshift.scenes.dataset:load_spec",
     "built-in procedural captioned scenes (splits train/val/test; default test)",
     "scenes[:<split>]",
 )

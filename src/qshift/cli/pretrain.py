@@ -1,49 +1,68 @@
-"""``qshift pretrain scenes``: reproduce the shipped scenes source model on the CPU."""
+"""``qshift pretrain scenes``: reproduce the shipped scenes source model on the CPU.
+
+Every field of :class:`~qshift.scenes.pretrain.config.TrainConfig` is a flag (``batch_size`` →
+``--batch-size``; a boolean that defaults to True → ``--no-<name>``), with the field's default
+and help text; ``--input-norm`` sets the ViT's input normalisation, ``--out`` and ``--no-eval``
+are the command's own.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
 from pathlib import Path
+from typing import Any
 
 from qshift.cli.common import add_command
-from qshift.encoders.vit import INPUT_NORMS, ViTConfig
-from qshift.pretrain import PRECISIONS, TrainConfig
+from qshift.scenes.pretrain.config import TrainConfig
+from qshift.scenes.vit import INPUT_NORMS, ViTConfig
 
 
 def _run(args: argparse.Namespace) -> int:
-    from qshift.data.scenes import load_scenes_dataset
-    from qshift.encoders.scenes import config_path
-    from qshift.pretrain import pretrain_scenes, recall_at_1
+    from qshift.scenes.dataset import load_scenes_dataset
+    from qshift.scenes.model import config_path, load_scenes_encoder
+    from qshift.scenes.pretrain.evaluate import recall_at_1
+    from qshift.scenes.pretrain.train import pretrain_scenes
 
-    weights = pretrain_scenes(
-        args.out,
-        vit=ViTConfig(input_norm=args.input_norm),
-        seed=args.seed,
-        steps=args.steps,
-        minutes=args.minutes,
-        batch_size=args.batch_size,
-        train_images=args.train_images,
-        augment=not args.no_augment,
-        workers=args.workers,
-        precision=args.precision,
-        render_size=args.render_size,
-        hard_negatives=not args.no_hard_negatives,
-        negatives_per_caption=args.negatives_per_caption,
-        clean_fraction=args.clean_fraction,
-        specks=args.specks,
-        specks_from=args.specks_from,
-        grad_clip=args.grad_clip,
-        refit_images=args.refit_images,
-        refit_captions=args.refit_captions,
-        refit_epochs=args.refit_epochs,
-    )
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    weights = pretrain_scenes(args.out, config, ViTConfig(input_norm=args.input_norm))
     print(f"wrote {weights} and {config_path(weights)}")
     if not args.no_eval:
-        from qshift.encoders.scenes import load_scenes_encoder
-
-        scores = recall_at_1(load_scenes_encoder(weights), load_scenes_dataset("val", args.seed))
+        scores = recall_at_1(load_scenes_encoder(weights), load_scenes_dataset("val", config.seed))
         print(f"val R@1: i2t {scores['i2t_r1']:.1f}  t2i {scores['t2i_r1']:.1f}")
     return 0
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config: type) -> None:
+    """One flag per field of the dataclass ``config``: its default, type, choices and help.
+
+    Booleans are switches that flip the default: ``--no-<name>`` ("without <help>") for a True
+    default, ``--<name>`` for a False one. A field typed ``X | None`` takes values of type X.
+    """
+    hints = typing.get_type_hints(config)
+    for f in dataclasses.fields(config):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata.get("help")
+        kind = hints[f.name]
+        if kind is bool and f.default:
+            parser.add_argument(
+                "--no-" + flag[2:], dest=f.name, action="store_false", help=f"without {help_text}"
+            )
+            continue
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, action="store_true", help=help_text)
+            continue
+        options: dict[str, Any] = {"type": _value_type(kind), "default": f.default, "help": help_text}
+        if "choices" in f.metadata:
+            options["choices"] = f.metadata["choices"]
+        parser.add_argument(flag, **options)
+
+
+def _value_type(kind: Any) -> type:
+    """``int`` for ``int``, ``float`` for ``float | None``: the parser of one flag value."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if args else kind
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,72 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "pretrain", _run, help="train a shipped source model (scenes) on the CPU")
     p.add_argument("model", choices=["scenes"], help="which model to train")
     p.add_argument("--out", type=Path, default=Path("runs/scenes_source"), help="output folder")
-    p.add_argument("--steps", type=int, default=TrainConfig.steps, help="optimizer steps (reproducible)")
-    p.add_argument(
-        "--minutes", type=float, default=None, help="train for this wall-clock time instead of --steps"
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    p.add_argument(
-        "--train-images", type=int, default=TrainConfig.train_images, help="size of the train split"
-    )
-    p.add_argument(
-        "--workers", type=int, default=TrainConfig.workers, help="render processes (0: in-process)"
-    )
-    p.add_argument(
-        "--precision", choices=PRECISIONS, default=TrainConfig.precision, help="ViT precision (autocast)"
-    )
-    p.add_argument(
-        "--render-size", type=int, default=TrainConfig.render_size, help="training render resolution (px)"
-    )
+    add_config_flags(p, TrainConfig)
     p.add_argument(
         "--input-norm",
         choices=INPUT_NORMS,
         default=ViTConfig.input_norm,
         help="the ViT's input normalisation (contrast: per image; opponent: luminance and chroma apart)",
     )
-    p.add_argument("--no-augment", action="store_true", help="train on clean renders only (ablation)")
-    p.add_argument(
-        "--no-hard-negatives", action="store_true", help="no swapped-attribute negative captions (ablation)"
-    )
-    p.add_argument(
-        "--negatives-per-caption",
-        type=int,
-        default=TrainConfig.negatives_per_caption,
-        help="swapped-attribute negatives per training caption",
-    )
-    p.add_argument(
-        "--clean-fraction",
-        type=float,
-        default=TrainConfig.clean_fraction,
-        help="share of training images left unaugmented",
-    )
-    p.add_argument(
-        "--specks",
-        type=float,
-        default=TrainConfig.specks,
-        help="chance that an augmented image gets a lens-dirt layer of specks and streaks",
-    )
-    p.add_argument(
-        "--specks-from",
-        type=int,
-        default=TrainConfig.specks_from,
-        help="first training step with specks (a late start keeps the early, clean-feature steps plain)",
-    )
-    p.add_argument(
-        "--grad-clip",
-        type=float,
-        default=TrainConfig.grad_clip,
-        help="clip the gradient's global norm to this (0: off)",
-    )
-    p.add_argument(
-        "--refit-images",
-        type=int,
-        default=TrainConfig.refit_images,
-        help="training images the text head is refit on after the ViT's training (0: no refit)",
-    )
-    p.add_argument(
-        "--refit-captions", type=int, default=TrainConfig.refit_captions, help="captions per refit image"
-    )
-    p.add_argument("--refit-epochs", type=int, default=TrainConfig.refit_epochs, help="epochs of the refit")
     p.add_argument("--no-eval", action="store_true", help="skip the validation R@1 at the end")

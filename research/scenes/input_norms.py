@@ -8,7 +8,7 @@ normalisation that maps a corrupted image close to its clean self gives a model 
 clean-ish images a chance; one that does not leaves it to the training. No model is involved,
 so it says nothing about the clean accuracy a normalisation allows (docs/scenes.md).
 
-    python scripts/scenes_input_norms.py --images 200
+    python research/scenes/input_norms.py --images 200
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from qshift.data.scenes import scenes_split
-from qshift.encoders.scenes import normalise_images, resize_images
-from qshift.encoders.vit import INPUT_NORMALISERS
+from qshift.scenes.dataset import scenes_split
+from qshift.scenes.model import normalise_images, resize_images
+from qshift.scenes.vit import INPUT_NORMALISERS
 from qshift.shifts import apply, names
 
 #: "fixed" is left out: the cosine ignores a per-image scale, so it would equal "contrast"

@@ -2,7 +2,7 @@
 
 Partial captions ("a red star at the top") are true of several images of the 1,000, so even a
 perfect model must guess among them. For each caption the script counts the split's images it
-describes (:func:`qshift.data.scene_negatives.describes`: mentioned objects, sizes, positions
+describes (:func:`qshift.scenes.negatives.describes`: mentioned objects, sizes, positions
 and counts; relations and backgrounds are not checked, so the counts are upper bounds) and
 reports the text-to-image R@1 of an oracle that ranks the true images first in random order
 (mean over captions of 1 / images the caption is true of): a ceiling, up to the unchecked
@@ -10,7 +10,7 @@ relations. For image-to-text it reports the share of each image's true captions 
 own; that is no ceiling, since a model may rank a complete caption above a partial one that is
 also true.
 
-    python scripts/scenes_ceiling.py --split test
+    python research/scenes/ceiling.py --split test
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import argparse
 import numpy as np
 from tqdm import tqdm
 
-from qshift.data.scene_negatives import describes
-from qshift.data.scenes import _PURPOSE_CAPTIONS, SPLIT_SIZES, caption_plans, generate_scenes, scene_rng
+from qshift.scenes.captions import caption_plans
+from qshift.scenes.generator import PURPOSE_CAPTIONS, SPLIT_SIZES, generate_scenes, scene_rng
+from qshift.scenes.negatives import describes
 
 
 def truth_matrix(split: str, seed: int) -> np.ndarray:
@@ -29,7 +30,7 @@ def truth_matrix(split: str, seed: int) -> np.ndarray:
     scenes = generate_scenes(split, SPLIT_SIZES[split], seed)
     rows = []
     for index, scene in enumerate(tqdm(scenes, desc="captions", unit="image")):
-        for plan in caption_plans(scene, scene_rng(seed, split, index, _PURPOSE_CAPTIONS)):
+        for plan in caption_plans(scene, scene_rng(seed, split, index, PURPOSE_CAPTIONS)):
             rows.append([describes(plan, scene, other) for other in scenes])
     return np.array(rows, dtype=bool)
 

@@ -1,13 +1,13 @@
 """Compare scenes pretraining recipes on the **val** split (never test): clean R@1 and robustness.
 
-Each recipe is ``name:key=value,...`` over :class:`qshift.pretrain.TrainConfig` fields plus the
-fields of :class:`qshift.encoders.vit.ViTConfig` (``width``, ``depth``, ``input_norm``, ...). For every
-recipe the script trains a model, then reports val R@1 in both directions and the i2t R@1 under each of the
-16 image corruptions at severity 5 (average and minimum as a fraction of clean);
-``--evaluate W.safetensors`` scores existing weights the same way. It wrote the recipe table in
-docs/scenes.md:
+Each recipe is ``name:key=value,...`` over :class:`qshift.scenes.pretrain.config.TrainConfig`
+fields plus the fields of :class:`qshift.scenes.vit.ViTConfig` (``width``, ``depth``,
+``input_norm``, ...). For every recipe the script trains a model, then reports val R@1 in both
+directions and the i2t R@1 under each of the 16 image corruptions at severity 5 (average and
+minimum as a fraction of clean); ``--evaluate W.safetensors`` scores existing weights the same
+way. It wrote the recipe table in docs/scenes.md:
 
-    python scripts/scenes_recipes.py --device cuda --workers 14 --out runs/recipes \\
+    python research/scenes/recipes.py --device cuda --workers 14 --out runs/recipes \\
         "base:dense_weight=0" "dense:dense_weight=1" ...
 
 ``--clean-only`` skips the corruptions (clean val R@1 only: the quick CPU proxies of docs/scenes.md),
@@ -28,11 +28,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from qshift.data.scenes import scenes_split
-from qshift.encoders.scenes import load_scenes_encoder
-from qshift.encoders.vit import ViTConfig
 from qshift.metrics import top1_both_ways
-from qshift.pretrain import TrainConfig, pretrain_scenes
+from qshift.scenes.dataset import scenes_split
+from qshift.scenes.model import load_scenes_encoder
+from qshift.scenes.pretrain.config import TrainConfig
+from qshift.scenes.pretrain.train import pretrain_scenes
+from qshift.scenes.vit import ViTConfig
 from qshift.shifts import apply, names
 
 IMAGE_SHIFTS = names("image")

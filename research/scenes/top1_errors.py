@@ -3,9 +3,9 @@
 For each val image whose top-1 caption belongs to another image, the script compares the two
 scenes the generator drew: whether their objects' colours, shapes or sizes differ (as sorted
 lists, so an error can count under several) and whether their object counts differ. Run it on
-two sets of weights to see where one loses to the other (docs/scenes.md, session 8):
+two sets of weights to see where one loses to the other (docs/scenes.md):
 
-    python scripts/scenes_errors.py src/qshift/assets/scenes_source.safetensors OTHER.safetensors
+    python research/scenes/top1_errors.py src/qshift/scenes/assets/scenes_source.safetensors OTHER.safetensors
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import argparse
 
 import numpy as np
 
-from qshift.data.scenes import generate_scenes, scenes_split
-from qshift.encoders.scenes import load_scenes_encoder
+from qshift.scenes.dataset import scenes_split
+from qshift.scenes.generator import generate_scenes
+from qshift.scenes.model import load_scenes_encoder
 
 
 def top1_captions(weights: str, dataset) -> np.ndarray:

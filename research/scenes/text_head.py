@@ -3,9 +3,9 @@
 The shipped model's ViT is frozen; its embeddings of clean training renders are the targets. A
 fresh text head (linear, as shipped, or linear + residual MLP) is fit on the frozen MiniLM
 features of 1-5 captions per training image with symmetric InfoNCE, then val R@1 (both ways) is
-compared with the shipped head's. It wrote the session-4 readings in docs/scenes.md:
+compared with the shipped head's (docs/scenes.md, "The text head"):
 
-    python scripts/scenes_text_head.py --images 6000 --captions 1,2,3 --epochs 10,30 --mlp
+    python research/scenes/text_head.py --images 6000 --captions 1,2,3 --epochs 10,30 --mlp
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qshift.data.scenes import scenes_split
-from qshift.encoders.scenes import load_scenes_encoder
 from qshift.metrics import top1_both_ways
-from qshift.text_head import StandardisedProjection, caption_features, fit_text_head
+from qshift.scenes.dataset import scenes_split
+from qshift.scenes.model import load_scenes_encoder
+from qshift.scenes.text_head import StandardisedProjection, caption_features, fit_text_head
 
 
 class ResidualMLPHead(nn.Module):

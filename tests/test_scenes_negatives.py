@@ -7,13 +7,15 @@ import dataclasses
 import pytest
 import torch
 
-from qshift.data.scene_negatives import MAX_NEGATIVE_VARIANTS, describes, hard_negative_caption
-from qshift.data.scenes import _PURPOSE_CAPTIONS, caption_plans, generate_scenes, scene_rng, scenes_split
-from qshift.pretrain import clip_loss
+from qshift.scenes.captions import caption_plans
+from qshift.scenes.dataset import scenes_split
+from qshift.scenes.generator import PURPOSE_CAPTIONS, generate_scenes, scene_rng
+from qshift.scenes.negatives import MAX_NEGATIVE_VARIANTS, describes, hard_negative_caption
+from qshift.scenes.pretrain.train import clip_loss
 
 
 def _plans(scenes, split="train"):
-    return [caption_plans(s, scene_rng(0, split, i, _PURPOSE_CAPTIONS)) for i, s in enumerate(scenes)]
+    return [caption_plans(s, scene_rng(0, split, i, PURPOSE_CAPTIONS)) for i, s in enumerate(scenes)]
 
 
 def test_every_caption_describes_its_own_scene():
@@ -24,7 +26,7 @@ def test_every_caption_describes_its_own_scene():
 
 def test_describes_rejects_a_changed_shape_and_a_wrong_count():
     scene = next(s for s in generate_scenes("train", 50, seed=0) if len(s.objects) == 2)
-    plan = caption_plans(scene, scene_rng(0, "train", 0, _PURPOSE_CAPTIONS))[0]  # a full caption
+    plan = caption_plans(scene, scene_rng(0, "train", 0, PURPOSE_CAPTIONS))[0]  # a full caption
     changed = dataclasses.replace(
         scene,
         objects=(

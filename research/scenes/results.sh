@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Every table of docs/results-scenes.md for the shipped scenes weights, as two one-thread lanes
-# that share a 2-core CPU (about 80 minutes on the 2-core AMD EPYC of docs/scenes.md, session 9,
-# before the clean-t2i cell was added to the first lane), then the merged tables and plots.
-# Every bench call is resumable: rerun the script after a kill.
-# Re-choose the adaptation lr first when the weights change (bash scripts/scenes_select_lr.sh,
+# that share a 2-core CPU (about 80 minutes on the 2-core AMD EPYC of docs/scenes.md), then the
+# merged tables and plots. Every bench call is resumable: rerun the script after a kill.
+# Re-choose the adaptation lr first when the weights change (bash research/scenes/select_lr.sh,
 # docs/scenes.md "Hyper-parameters"); time `qshift demo` alone afterwards.
-# Usage: bash scripts/scenes_results.sh [OUT_DIR]
+# Usage: bash research/scenes/results.sh [OUT_DIR]
 set -euo pipefail
 out=${1:-runs/results-scenes}
 export OMP_NUM_THREADS=1

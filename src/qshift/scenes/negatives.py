@@ -13,24 +13,22 @@ import itertools
 
 import numpy as np
 
-from qshift.data.scenes import (
-    _PURPOSE_CAPTIONS,
+from qshift.scenes.captions import CaptionPlan, caption_plans, write_caption
+from qshift.scenes.generator import (
     COLOURS,
+    PURPOSE_CAPTIONS,
+    PURPOSE_NEGATIVES,
     SHAPES,
     SIZES,
-    CaptionPlan,
     Scene,
     SceneObject,
-    caption_plans,
     scene_rng,
-    write_caption,
 )
 
 #: which attribute a hard negative swaps, and how often (shape errors dominate, docs/scenes.md)
 SWAP_WEIGHTS = {"shape": 0.6, "colour": 0.25, "size": 0.15}
-#: the random-stream purpose of the swaps (scenes.py uses 1, 2 and 3-7 for the caption styles)
-_PURPOSE_NEGATIVE = 20
-#: negatives of one caption use the purposes 20 .. 20 + MAX_NEGATIVE_VARIANTS - 1
+#: negatives of one caption draw their swaps from the random-stream purposes
+#: PURPOSE_NEGATIVES .. PURPOSE_NEGATIVES + MAX_NEGATIVE_VARIANTS - 1
 MAX_NEGATIVE_VARIANTS = 8
 _VALUES = {"shape": tuple(SHAPES), "colour": tuple(COLOURS), "size": tuple(SIZES)}
 
@@ -88,9 +86,9 @@ def hard_negative_caption(
     """
     if not 0 <= variant < MAX_NEGATIVE_VARIANTS:
         raise ValueError(f"negative variant must be in [0, {MAX_NEGATIVE_VARIANTS}), got {variant}")
-    swap_rng = scene_rng(seed, split, index, _PURPOSE_NEGATIVE + variant)
+    swap_rng = scene_rng(seed, split, index, PURPOSE_NEGATIVES + variant)
     for _ in range(tries):
-        rng = scene_rng(seed, split, index, _PURPOSE_CAPTIONS)
+        rng = scene_rng(seed, split, index, PURPOSE_CAPTIONS)
         plans = caption_plans(scene, rng)
         for earlier in plans[:slot]:
             write_caption(scene, earlier, "base", rng)

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Issue 7's measurements on scenes (docs/results-diverse.md): continual (the shifts back to back,
+# The stream measurements on scenes (docs/results-diverse.md): continual (the shifts back to back,
 # 3 rounds, severity 5), diverse (every query its own shift, severity 3-5) and gradual
 # (severity 1->5->1 per shift) streams, for the baselines, TCR, its stability options and tcr-gd,
 # with image queries (i2t: the 16 corruptions) and text queries (t2i: the 15 text shifts).
 # Every bench call is resumable: rerun the script after a kill.
-# Usage: bash scripts/scenes_stability.sh [OUT_DIR [PART ...]]
+# Usage: bash research/scenes/stability.sh [OUT_DIR [PART ...]]
 #   PART: i2t-continual i2t-diverse i2t-gradual t2i-continual t2i-diverse (default: these, in
 #   turn), val-anchor (the anchor strength on the val stream), or extra (more seeds and anchors,
 #   not yet measured). Each part writes its own folders, so parts may run side by side in
 #   separate processes. Wall minutes of one thread on a 2-core AMD EPYC, two to four such
-#   processes side by side (session 7): i2t-continual 80, i2t-diverse 50, i2t-gradual 60,
+#   processes side by side: i2t-continual 80, i2t-diverse 50, i2t-gradual 60,
 #   t2i-continual 50, t2i-diverse 13, val-anchor 40.
 set -euo pipefail
 out=${1:-runs/stability}
@@ -26,9 +26,9 @@ bench() {  # bench DIRECTION SCENARIO SEEDS ARGS...
     --t2i-queries 128 --seeds "$seeds" --out "$out/$direction-$scenario" "$@"
 }
 
-i2t-continual() {  # most important first, so that a cut-short run still answers the issue
+i2t-continual() {  # most important first, so that a cut-short run still has the main rows
   bench i2t continual 0 --methods source,tent,eata,sar,tcr,tcr-gd
-  bench i2t continual 0 --methods tcr-gd --hparam anchor=1  # the row that meets issue 7's bar
+  bench i2t continual 0 --methods tcr-gd --hparam anchor=1  # last round >= first, clean probes within 2 points
   bench i2t continual 0 --methods tcr-gd --hparam anchor=0.1
   bench i2t continual 0 --methods tcr,tcr-gd --reset drift
   bench i2t continual 0 --methods tcr-gd --hparam projection=none  # TCR's own steps: its angles
