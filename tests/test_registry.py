@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -72,3 +75,11 @@ def test_qshift_list_shows_every_kind_from_the_registry(capsys):
     assert kinds == {"method", "encoder", "dataset", "suite", "task", "shift"}
     assert any(line.startswith("shift") and "audio:rain" in line for line in lines)
     assert any(line.startswith("encoder") and "hf:<dir-or-hub-id>" in line for line in lines)
+def test_qshift_list_imports_no_model_method_or_pretraining_code():
+    probe = (
+        "import sys; from qshift.cli import main; main(['list']); "
+        "print(sorted(m for m in sys.modules if m.startswith(('qshift.scenes', 'qshift.pretrain', "
+        "'qshift.methods.', 'qshift.encoders.', 'transformers'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -12,28 +12,30 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-#: the sub-command modules, each with ``register(subparsers)``
-COMMANDS = (
-    "qshift.cli.run",
-    "qshift.cli.bench",
-    "qshift.cli.demo",
-    "qshift.cli.shift",
-    "qshift.cli.pretrain",
-    "qshift.cli.reproduce",
-    "qshift.cli.list",
-)
+from qshift.cli.commands import COMMANDS
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``qshift`` parser with every sub-command of :data:`COMMANDS`."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``qshift`` parser: the full parser of ``command``, a one-line entry for the others.
+
+    With ``command=None`` every sub-command is built in full.
+    """
     parser = argparse.ArgumentParser(prog="qshift", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--version", action="version", version=f"qshift {importlib.import_module('qshift').__version__}"
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in COMMANDS:
-        importlib.import_module(module).register(sub)
+    for name, (module, summary) in COMMANDS.items():
+        if command in (None, name):
+            importlib.import_module(module).register(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
+
+
+def chosen_command(argv: Sequence[str]) -> str:
+    """The sub-command named in ``argv`` ("" when none is)."""
+    return next((arg for arg in argv if arg in COMMANDS), "")
 
 
 def error_line(err: BaseException, parser: argparse.ArgumentParser | None) -> str:
@@ -51,8 +53,9 @@ def error_line(err: BaseException, parser: argparse.ArgumentParser | None) -> st
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qshift`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(chosen_command(arguments))
+    args = parser.parse_args(arguments)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, KeyError) as err:

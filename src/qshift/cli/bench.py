@@ -10,9 +10,7 @@ from qshift.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = add_command(
-        sub, "bench", cmd_bench, help="a resumable matrix of shifts × methods × seeds with tables and plots"
-    )
+    parser = add_command(sub, "bench", cmd_bench)
     parser.add_argument("--suite", default=None, help="a registered suite (qshift list), e.g. scenes-qs")
     parser.add_argument("--shifts", default=None, help="comma list NAME@SEV (instead of --suite)")
     parser.add_argument(

@@ -7,13 +7,16 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from qshift.cli.commands import COMMANDS
 from qshift.errors import UsageError
 
 
 def add_command(
     sub: argparse._SubParsersAction, name: str, func: Callable[[argparse.Namespace], int], **kwargs: Any
 ) -> argparse.ArgumentParser:
-    """A sub-command parser whose namespace carries its handler and itself (for error lines)."""
+    """A sub-command parser whose namespace carries its handler and itself (for error lines);
+    its help is the line of :data:`~qshift.cli.commands.COMMANDS` unless given."""
+    kwargs.setdefault("help", COMMANDS[name][1] if name in COMMANDS else None)
     parser = sub.add_parser(name, **kwargs)
     parser.set_defaults(func=func, parser=parser)
     return parser

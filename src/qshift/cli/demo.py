@@ -9,9 +9,7 @@ from qshift.cli.common import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = add_command(
-        sub, "demo", cmd_demo, help="the embedded default: source vs baseline vs TCR on scenes, a few minutes"
-    )
+    parser = add_command(sub, "demo", cmd_demo)
     parser.add_argument("--out", type=Path, default=Path("qshift-demo"), help="output directory")
     parser.add_argument("--workers", type=int, default=2)
 

@@ -67,7 +67,7 @@ def _value_type(kind: Any) -> type:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``pretrain scenes`` to the ``qshift`` CLI."""
-    p = add_command(subparsers, "pretrain", _run, help="train a shipped source model (scenes) on the CPU")
+    p = add_command(subparsers, "pretrain", _run)
     p.add_argument("model", choices=["scenes"], help="which model to train")
     p.add_argument("--out", type=Path, default=Path("runs/scenes_source"), help="output folder")
     add_config_flags(p, TrainConfig)

@@ -11,12 +11,7 @@ from qshift.cli.common import add_command, comma_list, parse_methods, parse_seed
 def register(sub: argparse._SubParsersAction) -> None:
     from qshift.reproduce import PAPER_METHODS, PUBLISHED
 
-    parser = add_command(
-        sub,
-        "reproduce",
-        cmd_reproduce,
-        help="COCO-C i2t/t2i tables on your weights, beside the paper's numbers",
-    )
+    parser = add_command(sub, "reproduce", cmd_reproduce)
     parser.add_argument("--model", required=True, help="e.g. hf:/models/blip-itm-base-coco")
     parser.add_argument("--dataset", required=True, help="e.g. coco:/data/coco (Karpathy test split)")
     parser.add_argument("--directions", default="i2t,t2i", help="i2t, t2i or both")

@@ -75,7 +75,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = add_command(sub, "run", cmd_run, help="one adaptation run; --json prints the result contract")
+    parser = add_command(sub, "run", cmd_run)
     add_run_arguments(parser)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from qshift.cli.commands import COMMANDS
 from qshift.shifts.export import Manifest, build_images, build_texts, export_kind
 
 
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``qshift shift <kind>`` for every kind of :data:`KINDS` to the CLI's sub-commands."""
     shift = subparsers.add_parser(
         "shift",
-        help="write corrupted copies of a dataset (COCO-C / Flickr-C layout)",
+        help=COMMANDS["shift"][1],
         description="Write corrupted copies of a Karpathy-format dataset in the COCO-C / Flickr-C layout.",
     )
     kinds = shift.add_subparsers(

@@ -166,7 +166,7 @@ def _train(
     return {
         "steps_run": step,
         "minutes_run": (time.monotonic() - start) / 60,
-        "temperature": 1 / logit_scale.exp().item(),
+        "learned_temperature": 1 / logit_scale.exp().item(),
         "clipped_steps": clipped_steps,
         # the same seed gives the same bytes only with the same number of threads: the
         # float reductions are split differently

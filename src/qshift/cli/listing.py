@@ -8,7 +8,7 @@ from qshift.cli.common import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_command(sub, "list", cmd_list, help="methods, shifts, models, datasets and suites, one line each")
+    add_command(sub, "list", cmd_list)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
