@@ -75,3 +75,19 @@ def test_every_readme_command_answers_help(command, capsys):
         main([command, "--help"])
     assert done.value.code == 0
     assert "usage: qshift" in capsys.readouterr().out
+
+
+def test_the_readme_method_example_registers_and_runs():
+    section = README.read_text().split("## Extend qshift", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    qshift.registry.register("method", "entropy-margin", namespace["EntropyMargin"], "README example")
+    try:
+        assert "entropy-margin" in qshift.methods.names()
+        adapter = qshift.methods.build("entropy-margin", ToyEncoder(), toy_gallery(40), margin=10.0, lr=1e-2)
+        before = [p.detach().clone() for p in adapter.params]
+        assert adapter(toy_batches([8])[0]).shape == (8, 40)
+        assert any(not torch.equal(p, b) for p, b in zip(adapter.params, before, strict=True))
+    finally:
+        qshift.registry.unregister("method", "entropy-margin")
