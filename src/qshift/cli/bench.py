@@ -13,17 +13,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(sub, "bench", cmd_bench)
     parser.add_argument("--suite", default=None, help="a registered suite (qshift list), e.g. scenes-qs")
     parser.add_argument("--shifts", default=None, help="comma list NAME@SEV (instead of --suite)")
-    parser.add_argument(
+    parser.add_argument("--direction", default=None, help="task for --shifts or --scenario (i2t, t2i, …)")
+    streams = parser.add_argument_group("long-stream scenarios (instead of --suite / --shifts)")
+    streams.add_argument(
         "--scenario", default=None, help="diverse | continual | gradual: a long mixed stream with probes"
     )
-    parser.add_argument("--direction", default=None, help="task for --shifts or --scenario (i2t, t2i, …)")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds of --scenario continual (3)")
-    parser.add_argument(
-        "--probe-every", type=int, default=None, help="--scenario: a clean probe batch every n batches (4)"
+    streams.add_argument("--rounds", type=int, default=None, help="rounds of the continual scenario (3)")
+    streams.add_argument(
+        "--probe-every", type=int, default=None, help="a clean probe batch every n batches (4)"
     )
-    parser.add_argument(
-        "--reset", default=None, help="--scenario: continual (default), episodic, N, drift or drift:K"
-    )
+    streams.add_argument("--reset", default=None, help="continual (default), episodic, N, drift or drift:K")
     parser.add_argument("--model", default="scenes")
     parser.add_argument("--dataset", default="scenes")
     parser.add_argument("--methods", default="all", help="comma list, or all")
