@@ -29,6 +29,10 @@ _REGISTRY: dict[str, str] = {
     "tcr": "qshift.methods.tcr:TCR",
     "tcr-free": "qshift.methods.tcr_free:TCRFree",
     "tcr-gd": "qshift.methods.tcr_gd:TCRGradientDecoupling",
+    "recenter": "qshift.methods.recenter:Recenter",
+    "qbnorm": "qshift.methods.qbnorm:QBNorm",
+    "dbnorm": "qshift.methods.dbnorm:DBNorm",
+    "align": "qshift.methods.align:Align",
 }
 
 
