@@ -156,6 +156,10 @@ _method("shot", "shot:Shot", "information maximisation with confident pseudo-lab
 _method("tcr", "tcr:TCR", "TCR: query-prediction refinement, REM, uniformity, modality gap (ICLR 2025)")
 _method("tcr-free", "tcr_free:TCRFree", "TCR's training-free variant: moves query embeddings, no update")
 _method("tcr-gd", "tcr_gd:TCRGradientDecoupling", "TCR whose update drops what conflicts with source")
+_method("recenter", "recenter:Recenter", "training-free: shift the stream's query mean to the clean mean")
+_method("qbnorm", "qbnorm:QBNorm", "training-free: querybank normalisation (Bogolin et al., CVPR 2022)")
+_method("dbnorm", "dbnorm:DBNorm", "training-free: dual-bank normalisation (Wang et al., EMNLP 2023)")
+_method("align", "align:Align", "align norm-layer activation statistics to clean ones (ActMAD-style)")
 
 _encoder(
     "scenes",

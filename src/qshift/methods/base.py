@@ -25,6 +25,12 @@ reaches methods that drive the optimizer themselves (SAR's second pass, tcr-gd's
 gradient) and, coming after the all-reduce, counts once under torchrun instead of W times.
 For tcr-gd the pull therefore joins after the projection: it is neither projected nor part of
 the measured angles.
+
+``post`` (default none) stacks training-free corrections (re-centering, QB-Norm, DBNorm;
+:mod:`qshift.methods.post`) on any method: after each batch is adapted they turn its last
+embeddings into the recorded scores. ``stats`` holds the tower's clean-query statistics
+(:class:`~qshift.methods.source_stats.SourceStats` or a path) for the methods and transforms
+that compare the stream with clean queries.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from qshift import collective
 from qshift.gallery import Gallery, MaskedGallery, TopK
 from qshift.methods.losses import entropy
 from qshift.methods.params import ParamSpec, select_parameters
+from qshift.methods.post import PostSpec, apply_post, build_post
+from qshift.methods.source_stats import SourceStats, resolve_stats
 
 Objective = tuple[torch.Tensor | None, torch.Tensor]
 #: what an adapter records per batch: dense (B, N) scores, or top-k for large galleries
@@ -113,6 +121,8 @@ class Adapter:
         weight_decay: float = 1e-4,
         temperature: float | None = None,
         anchor: float = 0.0,
+        post: PostSpec = None,
+        stats: SourceStats | str | None = None,
     ):
         if not isinstance(encoder, nn.Module):
             raise ValueError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
@@ -156,6 +166,16 @@ class Adapter:
         self.world = collective.world()
         collective.check_same_weights(encoder)
         encoder.eval()
+        # -- training-free corrections stacked on the method (methods/post.py) --
+        loaded = resolve_stats(stats)
+        #: clean-query statistics of this tower (None when not given)
+        self.stats = loaded.to(self.gallery.device) if loaded is not None else None
+        #: training-free corrections applied, in order, to every recorded batch
+        self.post = build_post(post, self.stats)
+        if self.gallery.records_topk and any(t.rescores for t in self.post):
+            raise ValueError(
+                "post transforms that rescore the gallery need dense scores (gallery record='dense')"
+            )
 
     @property
     def last_embeddings(self) -> torch.Tensor | None:
@@ -191,10 +211,24 @@ class Adapter:
         self.current_batch_size = batch_size_of(batch)
         self.encoder.eval()
         scores = self.adapt(batch)
+        if self.post:
+            scores = self.apply_post()
         self.batches_seen += 1
         if self.gallery.records_topk:
             return self.recorded_topk()
         return scores
+
+    def apply_post(self) -> torch.Tensor:
+        """Correct :attr:`last_embeddings` with :attr:`post`; the corrected (B, N) scores.
+
+        In top-k mode only the embeddings change (the top-k is searched from them).
+        """
+        assert self.last_embeddings is not None
+        z, rescored = apply_post(self.post, self.last_embeddings, self.gallery)
+        self.last_embeddings = z
+        if rescored is not None:
+            return rescored
+        return z.new_empty(0) if self.gallery.records_topk else self.gallery.scores(z)
 
     def adapt(self, batch: Any) -> torch.Tensor:
         """``steps`` × (forward, loss, update); the last forward's scores are recorded."""
@@ -383,6 +417,8 @@ class Adapter:
         self.batches_seen = 0
         self.last_embeddings = None
         self.reset_state()
+        for transform in self.post:
+            transform.reset()
 
     def state_dict(self) -> dict[str, Any]:
         """The whole adaptation state, so a long run can checkpoint and resume."""
@@ -392,6 +428,7 @@ class Adapter:
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
             "batches_seen": self.batches_seen,
             "extra": self.extra_state(),
+            "post": [t.state() for t in self.post],
         }
 
     @torch.no_grad()
@@ -408,3 +445,10 @@ class Adapter:
             self.optimizer.load_state_dict(state["optimizer"])
         self.batches_seen = state["batches_seen"]
         self.load_extra_state(state["extra"])
+        post = state.get("post", [])
+        if len(post) != len(self.post):
+            raise ValueError(
+                f"state holds {len(post)} post transform states, this adapter has {len(self.post)}"
+            )
+        for transform, saved in zip(self.post, post, strict=True):
+            transform.load(saved)

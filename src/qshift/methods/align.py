@@ -1,0 +1,86 @@
+"""``align``: source-statistics alignment of the query tower (anchored on ActMAD, Mirza et al., CVPR 2023).
+
+It assumes clean-query statistics stored with the model
+(:class:`~qshift.methods.source_stats.SourceStats`, a few KB: per-feature mean and variance of
+every normalisation layer's output over clean queries, ``stats=``). A shift moves these
+statistics; the method adapts the same normalisation affine parameters as every method so that
+the current batch's statistics match the clean ones again:
+L = Σ_layers mean_c |μ_c − μ_c^clean| + mean_c |σ²_c − σ²_c^clean|, with μ, σ² taken over the
+batch and (real) tokens of each layer's output. ActMAD matches per-location statistics
+(every channel at every position); qshift keeps one mean and variance per feature, which is
+what a few KB can hold and what variable-length text allows. The loss never reads the gallery,
+so a wrong nearest neighbour cannot mislead it.
+
+Without stored statistics the first batch after a reset serves as the reference: the method
+then only keeps a drifting stream where it started and corrects nothing of the first shift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from qshift.methods.base import Adapter, Objective
+from qshift.methods.source_stats import LayerRecorder
+
+LayerStats = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+def batch_stats(rows: dict[str, torch.Tensor]) -> LayerStats:
+    """Per-feature mean and (biased) variance of each layer's rows."""
+    return {name: (r.float().mean(dim=0), r.float().var(dim=0, unbiased=False)) for name, r in rows.items()}
+
+
+def alignment_loss(current: LayerStats, reference: LayerStats) -> torch.Tensor:
+    """Σ over layers of the mean L1 distances of the feature means and variances to the reference."""
+    losses = []
+    for name, (mean, var) in current.items():
+        ref_mean, ref_var = reference[name]
+        if mean.shape != ref_mean.shape:
+            raise ValueError(
+                f"reference statistics of layer {name!r} have {ref_mean.shape[0]} features, "
+                f"the layer outputs {mean.shape[0]}"
+            )
+        losses.append((mean - ref_mean).abs().mean() + (var - ref_var).abs().mean())
+    return torch.stack(losses).sum()
+
+
+class Align(Adapter):
+    """Match each normalisation layer's batch statistics to the clean ones (module docstring)."""
+
+    name = "align"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.recorder = LayerRecorder(self.encoder)
+        if self.stats is not None:
+            missing = sorted(set(self.recorder.layers) - set(self.stats.layers))
+            extra = sorted(set(self.stats.layers) - set(self.recorder.layers))
+            if missing or extra:
+                raise ValueError(
+                    "source statistics do not match the query tower's normalisation layers: "
+                    f"missing {missing[:3]}, not in the tower {extra[:3]}"
+                )
+        self.reset_state()
+
+    def embed(self, batch: Any) -> torch.Tensor:
+        with self.recorder.capture(batch):
+            return super().embed(batch)
+
+    def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
+        scores = self.gallery.scores(z).detach()
+        current = batch_stats(self.recorder.rows)
+        if self.reference is None:  # no stored statistics: the first batch is the reference
+            self.reference = {name: (m.detach(), v.detach()) for name, (m, v) in current.items()}
+        return alignment_loss(current, self.reference), scores
+
+    def reset_state(self) -> None:
+        self.reference: LayerStats | None = self.stats.layers if self.stats is not None else None
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"reference": None if self.stats is not None else self.reference}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if self.stats is None:
+            self.reference = state["reference"]

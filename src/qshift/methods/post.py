@@ -1,0 +1,106 @@
+"""Training-free corrections that every adapter can apply to what it records (``post=``).
+
+A :class:`PostTransform` turns the query embeddings behind a batch's recorded scores into
+corrected embeddings and, for score-level corrections (hubness normalisers), corrected
+scores. It may keep state over the stream (a running mean, a query bank); the adapter resets
+and checkpoints that state with its own. Any method stacks them: ``post="recenter"``,
+``post="recenter,qbnorm"`` or ``post=["recenter", ("qbnorm", {"beta": 10})]``; transforms given
+by name are built with the adapter's ``stats`` (clean-query statistics). The training-free
+methods (``recenter``, ``qbnorm``, ``dbnorm``) are the source model with their transform first
+or last in this list.
+
+The recorded scores of a score-level transform are log-domain normalised scores: they rank the
+gallery for each query as the paper's normalised similarities do, on another scale.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+
+from qshift.gallery import Gallery
+from qshift.methods.source_stats import SourceStats
+
+#: transform name -> "module:Class"; each class takes ``stats=`` and keyword options
+TRANSFORMS: dict[str, str] = {
+    "recenter": "qshift.methods.recenter:RecenterTransform",
+    "qbnorm": "qshift.methods.qbnorm:QBNormTransform",
+    "dbnorm": "qshift.methods.dbnorm:DBNormTransform",
+}
+
+
+class PostTransform:
+    """A training-free correction of a batch's query embeddings and scores."""
+
+    #: True when the correction changes scores beyond ``z' Gᵀ`` (needs dense (B, N) scores)
+    rescores: ClassVar[bool] = False
+
+    def __call__(self, z: torch.Tensor, gallery: Gallery) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Corrected (B, d) embeddings and, for score-level corrections, (B, N) scores."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget the stream seen so far."""
+
+    def state(self) -> dict[str, Any]:
+        """Stream state, for checkpoints."""
+        return {}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state` returned."""
+
+
+#: one transform: an instance, a name (defaults), or a (name, options) pair
+PostItem = PostTransform | str | tuple[str, dict[str, Any]]
+PostSpec = PostItem | Sequence[PostItem] | None
+
+
+def post_items(spec: PostSpec) -> list[PostItem]:
+    """``spec`` as a list of items; a string may be a comma list of names."""
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        return [name.strip() for name in spec.split(",") if name.strip()]
+    if isinstance(spec, (PostTransform, tuple)):
+        return [spec]
+    return list(spec)
+
+
+def build_post(spec: PostSpec, stats: SourceStats | None) -> list[PostTransform]:
+    """The transforms of ``spec``, built with ``stats`` where given by name.
+
+    A transform that rescores the gallery must come last (later ones would see embeddings only).
+    """
+    out: list[PostTransform] = []
+    for item in post_items(spec):
+        if isinstance(item, PostTransform):
+            out.append(item)
+            continue
+        name, options = item if isinstance(item, tuple) else (item, {})
+        if name not in TRANSFORMS:
+            raise ValueError(f"unknown post transform {name!r}; available: {', '.join(TRANSFORMS)}")
+        module, _, cls = TRANSFORMS[name].partition(":")
+        out.append(getattr(importlib.import_module(module), cls)(stats=stats, **options))
+    for transform in out[:-1]:
+        if transform.rescores:
+            raise ValueError(
+                f"post transform {type(transform).__name__} rescores the gallery and must come last"
+            )
+    return out
+
+
+def apply_post(
+    transforms: Sequence[PostTransform], z: torch.Tensor, gallery: Gallery
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run ``transforms`` in order on embeddings ``z``: the final embeddings, and the (B, N)
+    scores when the last transform rescores the gallery (None: the scores are ``z' Gᵀ``).
+
+    :func:`build_post` keeps a score-level transform last.
+    """
+    scores: torch.Tensor | None = None
+    for transform in transforms:
+        z, scores = transform(z, gallery)
+    return z, scores
