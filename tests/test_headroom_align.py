@@ -15,7 +15,10 @@ from toys import ToyEncoder, toy_batches, toy_gallery
 def test_alignment_loss_by_hand():
     rows = {"a": torch.tensor([[1.0, 2.0], [3.0, 6.0]]), "b": torch.tensor([[0.0], [1.0], [2.0]])}
     current = batch_stats(rows)  # a: mean (2, 4), var (1, 4); b: mean 1, var 2/3
-    reference = {"a": (torch.tensor([1.0, 4.0]), torch.tensor([1.0, 1.0])), "b": (torch.zeros(1), torch.ones(1))}
+    reference = {
+        "a": (torch.tensor([1.0, 4.0]), torch.tensor([1.0, 1.0])),
+        "b": (torch.zeros(1), torch.ones(1)),
+    }
     want = (0.5 * (1.0 + 0.0) + 0.5 * (0.0 + 3.0)) + (1.0 + 1 / 3)
     assert float(alignment_loss(current, reference)) == pytest.approx(want, rel=1e-6)
 
@@ -76,7 +79,10 @@ def test_statistics_must_describe_the_towers_layers():
     with pytest.raises(ValueError, match=r"missing \['body.4'\]"):
         methods.build("align", ToyEncoder(), toy_gallery(30), stats=wrong)
     narrow = SourceStats(
-        stats.embedding_mean, stats.embedding_var, {**stats.layers, "body.4": (torch.zeros(3), torch.ones(3))}, 8
+        stats.embedding_mean,
+        stats.embedding_var,
+        {**stats.layers, "body.4": (torch.zeros(3), torch.ones(3))},
+        8,
     )
     adapter = methods.build("align", ToyEncoder(), toy_gallery(30), stats=narrow)
     with pytest.raises(ValueError, match="layer 'body.4' have 3 features, the layer outputs 8"):

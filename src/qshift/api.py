@@ -115,13 +115,17 @@ def default_hparams(
     encoder: RetrievalModel, dataset: RetrievalDataset, method: str, direction: str
 ) -> dict[str, Any]:
     """Method defaults for this backbone and dataset: the dataset's T for methods without their own
-    (:attr:`Adapter.default_temperature`), the backbone's parameter preset and hyper-parameters."""
+    (:attr:`Adapter.default_temperature`), the backbone's parameter preset, the clean-query
+    statistics stored with the model, and the backbone's hyper-parameters."""
     accepted = hparam_names(method)
     out: dict[str, Any] = {}
     if get(method).default_temperature is None:
         out["temperature"] = dataset.temperature
     if "params" in accepted:
         out["params"] = encoder.adapt_params(direction)
+    stats = encoder.source_stats_path(direction)
+    if "stats" in accepted and stats is not None:
+        out["stats"] = str(stats)
     out.update(encoder.method_defaults(method, direction))
     return {k: v for k, v in out.items() if k in accepted}
 

@@ -14,5 +14,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "qshift.cli.reproduce",
         "COCO-C i2t/t2i tables on your weights, beside the paper's numbers",
     ),
+    "stats": ("qshift.cli.stats", "clean-query statistics of a model, for the source-statistics methods"),
     "list": ("qshift.cli.listing", "methods, shifts, models, datasets, suites and tasks, one line each"),
 }

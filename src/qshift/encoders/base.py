@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,14 @@ def batch_bytes(batch: Any) -> int:
     return sum(t.numel() * t.element_size() for t in batch_tensors(batch))
 
 
+def stats_file(anchor: Path, task: str) -> Path:
+    """Where a model's clean-query statistics for ``task`` live: beside its weights file
+    (``<stem>.stats-<task>.safetensors``) or inside its checkpoint directory."""
+    if anchor.is_dir():
+        return anchor / f"qshift.stats-{task}.safetensors"
+    return anchor.with_name(f"{anchor.stem}.stats-{task}.safetensors")
+
+
 class RetrievalModel(nn.Module):
     """A retrieval backbone: one tower and one prepare step per modality it supports.
 
@@ -71,6 +80,9 @@ class RetrievalModel(nn.Module):
     name: str = "encoder"
     #: the modalities this model embeds
     modalities: tuple[str, ...] = ()
+    #: the weights file or checkpoint directory the model was loaded from (None: built in memory);
+    #: clean-query statistics are looked up beside it (:func:`stats_file`)
+    stats_anchor: Path | None = None
 
     def tower(self, modality: str) -> nn.Module:
         """Module mapping a prepared batch of ``modality`` to (B, d) embeddings."""
@@ -91,6 +103,17 @@ class RetrievalModel(nn.Module):
     def method_defaults(self, method: str, task: str) -> dict[str, Any]:
         """Backbone-specific hyper-parameter defaults (e.g. BLIP t2i lr 3e-5); {} by default."""
         return {}
+
+    def source_stats_path(self, task: str) -> Path | None:
+        """The clean-query statistics stored with this model for ``task``'s query tower, if any.
+
+        Written by ``qshift stats``; methods that compare the stream with clean queries
+        (``recenter``, ``align``, …) read them.
+        """
+        if self.stats_anchor is None:
+            return None
+        path = stats_file(self.stats_anchor, get_task(task).name)
+        return path if path.is_file() else None
 
     # -- derived helpers -------------------------------------------------------------------
     def check_modality(self, modality: str) -> None:

@@ -507,6 +507,8 @@ def load_hf_encoder(
         dim=image_dim,
         name=f"hf:{source}",
     )
+    local = Path(source).expanduser()
+    encoder.stats_anchor = local if local.is_dir() else None
     return encoder.to(target).eval()
 
 

@@ -178,6 +178,7 @@ def load_scenes_encoder(weights: str | Path | None = None) -> SceneEncoder:
     encoder.text.proj.load_state_dict(
         {k[len("text.proj.") :]: v for k, v in state.items() if k.startswith("text.proj.")}
     )
+    encoder.stats_anchor = path
     return encoder.eval()
 
 
