@@ -163,3 +163,37 @@ def test_cli_tcr_gd_without_projection_is_tcr(tiny_clip_dir, tiny_karpathy, caps
     assert run("tcr-gd", "projection=none", "lr=0.05") == run("tcr", "lr=0.05")
     assert run("tcr-gd", "projection=none") == tcr
     assert run("tcr", "temperature=0.01")["uniformity_after"] != tcr["uniformity_after"]
+
+
+def test_bench_adds_the_oracle_rows_of_every_cell_and_resumes_them(tmp_path):
+    enc, ds = ToyDualEncoder.build(), toy_dataset()
+    cells = (("i2t", ShiftSpec("gaussian_noise", 5)),)
+    rows = run_bench(enc, ds, cells, ["source"], [0], tmp_path, batch_size=8, oracle=True, plots=False)
+    assert [r["method"] for r in rows] == ["source", "oracle-heldout", "oracle-transductive"]
+    assert all(r["upper_bound"] and r["queries"] == 24 for r in rows[1:])
+    again = run_bench(enc, ds, cells, ["source"], [0], tmp_path, batch_size=8, oracle=True, plots=False)
+    assert again == rows  # nothing recomputed
+
+
+def test_tables_give_each_method_its_share_of_the_headroom():
+    r1 = {
+        "source": (10.0, 30.0),
+        "tcr": (12.0, 33.0),
+        "oracle-heldout": (20.0, 40.0),
+        "oracle-transductive": (25.0, 45.0),
+    }
+    rows = [
+        {"direction": "i2t", "shift": shift, "method": method, "seed": 0, "r1": values[k]}
+        for method, values in r1.items()
+        for k, shift in enumerate(("a@5", "b@5"))
+    ]
+    header, _, *body = [line for line in markdown_table(rows).splitlines() if line.startswith("|")]
+    assert header == "| Method | a@5 | b@5 | Avg. | Headroom share |"
+    assert body == [
+        "| source | 10.0 | 30.0 | 20.0 | 0 % |",
+        "| tcr | 12.0 | 33.0 | 22.5 | 25 % |",
+        "| oracle, held-out (upper bound) | 20.0 | 40.0 | 30.0 | 100 % |",
+        "| oracle, transductive (upper bound) | 25.0 | 45.0 | 35.0 | 150 % |",
+    ]
+    no_oracle = [r for r in rows if not r["method"].startswith("oracle")]
+    assert "Headroom share" not in markdown_table(no_oracle)

@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--i2t-queries", type=int, default=None, help="image queries per i2t run (subset; --scenario: 256)"
     )
+    parser.add_argument(
+        "--oracle",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="supervised oracle rows and the headroom share (default: the suite's choice; off for --shifts)",
+    )
     parser.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
@@ -61,9 +67,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from qshift.shifts.spec import parse_shift
 
     queries: dict[str, int] = {}
+    oracle = bool(args.oracle)
     if args.suite is not None:
         chosen = suite(args.suite)
         model, dataset, cells, queries = chosen.model, chosen.dataset, chosen.cells, dict(chosen.queries)
+        oracle = chosen.oracle if args.oracle is None else args.oracle
     else:
         if args.direction is None:
             raise UsageError("--shifts needs --direction (i2t, t2i, …)")
@@ -80,6 +88,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         hparams=parse_hparams(args.hparam),
         queries=_query_counts(args, queries, cells),
         workers=args.workers,
+        oracle=oracle,
     )
     if not is_main():
         return 0

@@ -11,6 +11,13 @@ from typing import Any
 
 from qshift.utils.io import write_atomic
 
+#: the bench's supervised upper bounds (rows, never methods): the held-out one is the honest ceiling
+ORACLE_HELDOUT = "oracle-heldout"
+ORACLE_TRANSDUCTIVE = "oracle-transductive"
+ORACLES = (ORACLE_HELDOUT, ORACLE_TRANSDUCTIVE)
+#: the column of the share of the headroom each method recovers
+SHARE = "Headroom share"
+
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     mean = statistics.fmean(values)
@@ -52,22 +59,69 @@ def pivot(rows: Iterable[dict[str, Any]], metric: str = "r1") -> dict[str, dict[
     return out
 
 
+def headroom_shares(data: dict[str, Any]) -> dict[str, float]:
+    """Per method of one pivoted direction: (method − source) / (held-out oracle − source).
+
+    Means over seeds, then over the shifts where source and the held-out oracle both have a
+    value (a method missing one of them gets no share). Empty without those two rows or when the
+    oracle does not beat the source model.
+    """
+    table = data["table"]
+    if "source" not in table or ORACLE_HELDOUT not in table:
+        return {}
+    shifts = [
+        s for s in data["shifts"] if s != "Avg." and s in table["source"] and s in table[ORACLE_HELDOUT]
+    ]
+    if not shifts:
+        return {}
+    source = statistics.fmean(table["source"][s][0] for s in shifts)
+    room = statistics.fmean(table[ORACLE_HELDOUT][s][0] for s in shifts) - source
+    if room <= 0:
+        return {}
+    return {
+        method: (statistics.fmean(entries[s][0] for s in shifts) - source) / room
+        for method, entries in table.items()
+        if all(s in entries for s in shifts)
+    }
+
+
+def _label(method: str) -> str:
+    """A table row's name: oracle rows say that they are upper bounds."""
+    if method == ORACLE_HELDOUT:
+        return "oracle, held-out (upper bound)"
+    if method == ORACLE_TRANSDUCTIVE:
+        return "oracle, transductive (upper bound)"
+    return method
+
+
+def _ordered(methods: Sequence[str]) -> list[str]:
+    """Methods first, the oracle rows last."""
+    return [m for m in methods if m not in ORACLES] + [m for m in ORACLES if m in methods]
+
+
 def markdown_table(rows: Iterable[dict[str, Any]], metric: str = "r1") -> str:
-    """One markdown table per direction: rows methods, columns shifts, then Avg."""
+    """One markdown table per direction: rows methods, columns shifts, then Avg.
+
+    With the source model and the held-out oracle among the rows, a last column gives each
+    method's share of the headroom (:func:`headroom_shares`).
+    """
     parts = []
     for direction, data in pivot(rows, metric).items():
-        header = ["Method", *data["shifts"]]
+        shares = headroom_shares(data)
+        header = ["Method", *data["shifts"], *([SHARE] if shares else [])]
         lines = [
             f"### {direction} {metric.upper()}",
             "",
             "| " + " | ".join(header) + " |",
             "|" + "---|" * len(header),
         ]
-        for method in data["methods"]:
+        for method in _ordered(data["methods"]):
             cells = [
                 _fmt(*data["table"][method][s]) if s in data["table"][method] else "–" for s in data["shifts"]
             ]
-            lines.append("| " + " | ".join([method, *cells]) + " |")
+            if shares:
+                cells.append(f"{100 * shares[method]:.0f} %" if method in shares else "–")
+            lines.append("| " + " | ".join([_label(method), *cells]) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
@@ -85,14 +139,16 @@ def _write_csv(path: Path, rows: Sequence[dict[str, Any]], metric: str) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         for direction, data in pivot(rows, metric).items():
-            writer.writerow(
-                ["direction", "method", *[f"{s}{suffix}" for s in data["shifts"] for suffix in ("", " std")]]
-            )
-            for method in data["methods"]:
+            shares = headroom_shares(data)
+            columns = [f"{s}{suffix}" for s in data["shifts"] for suffix in ("", " std")]
+            writer.writerow(["direction", "method", *columns, *(["headroom share"] if shares else [])])
+            for method in _ordered(data["methods"]):
                 values = []
                 for s in data["shifts"]:
                     mean, std, _ = data["table"][method].get(s, (float("nan"), float("nan"), 0))
                     values += [f"{mean:.4f}", f"{std:.4f}"]
+                if shares:
+                    values.append(f"{shares[method]:.4f}" if method in shares else "")
                 writer.writerow([direction, method, *values])
 
 
