@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from av_fixtures import tone, write_audiocaps, write_avcsv, write_clotho, write_msrvtt
+from av_fixtures import clip, tone, write_audiocaps, write_avcsv, write_clotho, write_msrvtt
 
 from qshift.data import load_dataset
 from qshift.data.audio_text import load_audio_captions
 from qshift.data.av_csv import load_av_csv
-from qshift.data.media import read_audio
+from qshift.data.media import read_audio, write_video
 from qshift.data.msrvtt import load_msrvtt
 
 
@@ -228,3 +228,17 @@ def test_avcsv_errors_name_line_and_field(avcsv, tmp_path, content, message):
     (tmp_path / "clips.csv").write_text(content)
     with pytest.raises(ValueError, match=message):
         load_av_csv(tmp_path / "clips.csv", avcsv.root)
+
+
+def test_bad_media_files_name_themselves(avcsv, tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_video(clips / "silent_000001.mp4", clip(0), fps=8)
+    (clips / "broken_000002.mp4").write_bytes(b"not a video")
+    (clips / "broken_000002.wav").write_bytes(b"not a sound")
+    (tmp_path / "clips.csv").write_text("silent,1,quiet\nbroken,2,noise\n")
+    sounds = load_av_csv(tmp_path / "clips.csv", clips).items["audio"]
+    with pytest.raises(ValueError, match=r"video file .*silent_000001.mp4 has no audio stream"):
+        sounds[0]
+    with pytest.raises(ValueError, match=r"cannot decode audio file .*broken_000002.wav"):
+        sounds[1]
