@@ -130,7 +130,7 @@ class MediaFiles(Sequence):
     """
 
     modality: str
-    files: list[Any]
+    files: list[MediaItem]
     listing: Path
     prefix: str
     #: extra options the modality's shifts need to treat these items as loaded (audio: the rate)
