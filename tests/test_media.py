@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qshift.data import media
 from qshift.shifts import audio
+from qshift.utils import media
 
 
 def tone(frequency: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:

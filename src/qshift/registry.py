@@ -170,7 +170,7 @@ _encoder(
 _encoder(
     "hf",
     "qshift.encoders.hf:load_spec",
-    "Hugging Face CLIP, SigLIP or BLIP image-text retrieval checkpoint",
+    "Hugging Face CLIP, SigLIP, BLIP (image/video-text), CLAP (audio-text) or X-CLIP (video-text)",
     "hf:<dir-or-hub-id>",
 )
 _encoder(
@@ -227,6 +227,31 @@ _dataset(
     "qshift.data.qgs:load_qgs_spec",
     "ICFG-PEDES test split, relevance by person id",
     "icfg-pedes:<json>:<image_root>",
+)
+
+_dataset(
+    "audiocaps",
+    "qshift.data.audio_text:load_audio_text_spec",
+    "AudioCaps captions CSV with local audio files (a2t, t2a)",
+    "audiocaps:<csv>:<audio_root>",
+)
+_dataset(
+    "clotho",
+    "qshift.data.audio_text:load_audio_text_spec",
+    "Clotho captions CSV with its audio files (a2t, t2a)",
+    "clotho:<csv>:<audio_root>",
+)
+_dataset(
+    "msrvtt",
+    "qshift.data.msrvtt:load_msrvtt_spec",
+    "MSR-VTT videos and captions; the 1k-A test from its JSFusion CSV (v2t, t2v)",
+    "msrvtt:<json|csv>:<video_root>[:<split>]",
+)
+_dataset(
+    "avcsv",
+    "qshift.data.av_csv:load_av_csv_spec",
+    "AudioSet / VGGSound style CSV of local clips, relevance by clip (a2v, v2a)",
+    "avcsv:<csv>:<clip_root>[:<audio_root>]",
 )
 
 register("suite", "scenes-qs-image", "qshift.bench.suites:scenes_qs_image", "scenes i2t: 16 corruptions @5")

@@ -8,7 +8,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("qshift.cli.run", "one adaptation run; --json prints the result contract"),
     "bench": ("qshift.cli.bench", "a resumable matrix of shifts × methods × seeds with tables and plots"),
     "demo": ("qshift.cli.demo", "the embedded default: source vs baseline vs TCR on scenes, a few minutes"),
-    "shift": ("qshift.cli.shift", "write corrupted copies of a dataset (COCO-C / Flickr-C layout)"),
+    "shift": ("qshift.cli.shift", "write corrupted copies of a dataset (COCO-C style; audio, video)"),
     "pretrain": ("qshift.cli.pretrain", "train a shipped source model (scenes) on the CPU"),
     "reproduce": (
         "qshift.cli.reproduce",

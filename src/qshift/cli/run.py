@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from qshift import registry
 from qshift.cli.common import add_command, parse_hparams
 from qshift.errors import UsageError
 from qshift.utils.io import write_json
@@ -37,7 +38,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset", required=True, help="dataset spec: scenes, coco:<root>, karpathy:<json>:<root>, …"
     )
-    parser.add_argument("--direction", choices=("i2t", "t2i"), required=True)
+    parser.add_argument(
+        "--direction",
+        choices=registry.names("task"),
+        required=True,
+        help="the task: query and gallery modality (i2t, t2i, cir, a2v, v2a, a2t, t2a, v2t, t2v)",
+    )
     parser.add_argument("--shift", default="none", help="NAME@SEVERITY (e.g. gaussian_noise@5) or none")
     parser.add_argument("--method", default="tcr", help="adaptation method (qshift list)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -68,7 +74,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the query tower")
     parser.add_argument(
-        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="image loading threads"
+        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="item loading threads"
     )
     parser.add_argument("--out", type=Path, default=None, help="directory for result.json and config.json")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")

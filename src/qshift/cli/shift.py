@@ -1,8 +1,13 @@
-"""``qshift shift images|texts``: write COCO-C / Flickr-C style corrupted copies of a dataset.
+"""``qshift shift images|texts|audio|video``: write corrupted copies of a dataset.
+
+Images and texts: COCO-C / Flickr-C style copies of a Karpathy-format dataset. Audio and video:
+copies of the audio or video items of a dataset spec (AudioCaps, Clotho, MSR-VTT, ``avcsv``),
+one folder per (shift, severity) that replaces the media root in the same spec.
 
 Each kind of copy is one :class:`_Kind` in :data:`KINDS`: its sub-command name, the modality
-of its shifts, its own options and the function that runs it; the options every kind shares
-(dataset, output folder, shifts, severities, seed, workers, limit) are added here once.
+of its shifts, the datasets it takes, its own options and the function that runs it; the
+options every kind shares (dataset, output folder, shifts, severities, seed, workers, limit)
+are added here once.
 """
 
 from __future__ import annotations
@@ -12,9 +17,16 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qshift.cli.commands import COMMANDS
-from qshift.shifts.export import Manifest, build_images, build_texts, export_kind
+from qshift.errors import ParameterError
+from qshift.shifts.export import Manifest, build_audio, build_images, build_texts, build_video, export_kind
+
+if TYPE_CHECKING:
+    from qshift.data.av_files import MediaFiles
+
+KARPATHY_SPECS = "karpathy:<json>:<image_root>, coco:<root> or flickr:<root>"
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,8 @@ class _Kind:
     help: str
     #: builds the copies from the parsed arguments
     build: Callable[[argparse.Namespace], Manifest]
+    #: the dataset specs it takes (``--dataset`` help)
+    datasets: str = KARPATHY_SPECS
     #: adds the kind's own options
     add_options: Callable[[argparse.ArgumentParser], None] = lambda parser: None
 
@@ -35,26 +49,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     shift = subparsers.add_parser(
         "shift",
         help=COMMANDS["shift"][1],
-        description="Write corrupted copies of a Karpathy-format dataset in the COCO-C / Flickr-C layout.",
+        description="Write corrupted copies of a dataset: images and captions of a Karpathy-format "
+        "dataset in the COCO-C / Flickr-C layout, or the audio or video items of an audio/video dataset.",
     )
     kinds = shift.add_subparsers(
         dest="shift_kind", required=True, metavar="{" + ",".join(k.name for k in KINDS) + "}"
     )
     for kind in KINDS:
         parser = kinds.add_parser(kind.name, help=kind.help)
-        _add_common_options(parser, kind.modality)
+        _add_common_options(parser, kind)
         kind.add_options(parser)
         parser.set_defaults(func=_command(kind), parser=parser)
 
 
-def _add_common_options(parser: argparse.ArgumentParser, modality: str) -> None:
-    """Options every kind shares, their help drawn from the kind's severities and shift groups."""
+def _add_common_options(parser: argparse.ArgumentParser, kind: _Kind) -> None:
+    """Options every kind shares, their help drawn from the kind's datasets, severities and groups."""
+    modality = kind.modality
     export = export_kind(modality)
     levels = export.severities
     groups = f", or the groups {', '.join(export.groups)}" if export.groups else ""
-    parser.add_argument(
-        "--dataset", required=True, help="karpathy:<json>:<image_root>, coco:<root> or flickr:<root>"
-    )
+    parser.add_argument("--dataset", required=True, help=kind.datasets)
     parser.add_argument(
         "--out", required=True, type=Path, help="output folder (resumable; holds manifest.json)"
     )
@@ -74,7 +88,12 @@ def _add_common_options(parser: argparse.ArgumentParser, modality: str) -> None:
         default=min(4, os.cpu_count() or 1),
         help="worker processes (default min(4, CPUs))",
     )
-    parser.add_argument("--limit", type=int, default=None, help="only the first N annotation entries")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="only the first N " + ("annotation entries" if modality in ("image", "text") else "items"),
+    )
 
 
 def _command(kind: _Kind) -> Callable[[argparse.Namespace], int]:
@@ -130,10 +149,54 @@ def _build_texts(args: argparse.Namespace) -> Manifest:
     )
 
 
+def _media_of(args: argparse.Namespace, modality: str) -> MediaFiles:
+    """The ``modality`` items of ``--dataset``; ParameterError when it has none read from files."""
+    from qshift.data import load_dataset
+    from qshift.data.av_files import MediaFiles
+
+    dataset = load_dataset(args.dataset)
+    items = dataset.items.get(modality)
+    if not isinstance(items, MediaFiles):
+        raise ParameterError("dataset", f"{args.dataset} has no {modality} files to copy")
+    return items
+
+
+def _build_audio(args: argparse.Namespace) -> Manifest:
+    """``qshift shift audio``: corrupted copies of the dataset's audio items."""
+    source = _media_of(args, "audio")
+    return build_audio(source, args.out, args.shifts, args.severities, args.seed, args.workers, args.limit)
+
+
+def _build_video(args: argparse.Namespace) -> Manifest:
+    """``qshift shift video``: corrupted copies of the dataset's video items."""
+    source = _media_of(args, "video")
+    return build_video(source, args.out, args.shifts, args.severities, args.seed, args.workers, args.limit)
+
+
 #: the kinds of ``qshift shift``, in the order ``--help`` lists them
 KINDS = (
     _Kind("images", "image", "<out>/<Prefix>_IP_<corruption>_<severity>/<relative path>", _build_images),
-    _Kind("texts", "text", "<out>/annotation_<shift>/<L>/<annotation file>", _build_texts, _add_text_options),
+    _Kind(
+        "texts",
+        "text",
+        "<out>/annotation_<shift>/<L>/<annotation file>",
+        _build_texts,
+        add_options=_add_text_options,
+    ),
+    _Kind(
+        "audio",
+        "audio",
+        "<out>/<Prefix>_AP_<shift>_<severity>/<audio file>",
+        _build_audio,
+        "audiocaps:<csv>:<audio_root>, clotho:<csv>:<audio_root> or avcsv:<csv>:<clip_root>[:<audio_root>]",
+    ),
+    _Kind(
+        "video",
+        "video",
+        "<out>/<Prefix>_VP_<shift>_<severity>/<video file>",
+        _build_video,
+        "msrvtt:<json|csv>:<video_root>[:<split>] or avcsv:<csv>:<clip_root>[:<audio_root>]",
+    ),
 )
 
 

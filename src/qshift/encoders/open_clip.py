@@ -24,14 +24,8 @@ from torch import nn
 
 from qshift.encoders import resolve_device, resolve_precision
 from qshift.encoders.base import ParamSpec
-from qshift.encoders.hf import (
-    OPENAI_MEAN,
-    OPENAI_STD,
-    ImagePreprocess,
-    Tower,
-    WrappedModelEncoder,
-    channel_stats,
-)
+from qshift.encoders.hf_preprocess import OPENAI_MEAN, OPENAI_STD, ImagePreprocess, channel_stats
+from qshift.encoders.hf_towers import Tower, WrappedModelEncoder
 from qshift.encoders.presets import preset_for
 
 #: open_clip interpolation names -> Pillow resampling codes

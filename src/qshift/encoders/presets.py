@@ -17,6 +17,15 @@ exceptions. Which norms each backbone adapts, and where that comes from:
   cross-attention, so they would get no gradient and AdamW would leave them unchanged anyway.
 - **SigLIP**: not in the paper; qshift mirrors CLIP (every vision-tower LayerNorm, including the
   attention-pooling head's; every text LayerNorm except ``final_layer_norm``).
+- **Video by frame mean** (CLIP, SigLIP, BLIP; tasks ``v2t`` / ``t2v``): the video tower is the
+  image tower run on every frame, so ``v2t`` adapts the family's image set and ``t2v`` its text
+  set (and BLIP ``t2v`` keeps BLIP ``t2i``'s learning rate).
+- **CLAP** (``a2t`` / ``t2a``) and **X-CLIP** (``v2t`` / ``t2v``): not in the paper; every
+  LayerNorm of the query tower. CLAP's audio tower: patch-embedding, Swin-block, patch-merging and
+  final norms (its BatchNorm over mel bins is not adapted); its text tower: the RoBERTa
+  embedding and block norms. X-CLIP's video tower: the per-frame vision model's norms and those
+  of the multi-frame integration transformer; its text tower: every norm, ``final_layer_norm``
+  included.
 
 Backbone hyper-parameter defaults (:func:`method_defaults_for`): the learning rate is 3e-4
 except 3e-5 for BLIP text-to-image (method.md §1; ``main.py`` of the TCR code).
@@ -58,16 +67,26 @@ ALL_NORMS = NormPreset("all-layernorms")
 CLIP_TEXT = NormPreset("clip-text", exclude=("final_layer_norm", "ln_final"))
 BLIP_TEXT = NormPreset("blip-text", exclude=("crossattention",))
 
-#: (family, direction) -> preset; families: "clip", "siglip", "blip", "open_clip"
+#: (family, direction) -> preset; families: "clip", "siglip", "blip", "open_clip", "clap", "xclip"
 PRESETS: dict[tuple[str, Direction], NormPreset] = {
     ("clip", "i2t"): ALL_NORMS,
     ("clip", "t2i"): CLIP_TEXT,
+    ("clip", "v2t"): ALL_NORMS,
+    ("clip", "t2v"): CLIP_TEXT,
     ("open_clip", "i2t"): ALL_NORMS,
     ("open_clip", "t2i"): CLIP_TEXT,
     ("siglip", "i2t"): ALL_NORMS,
     ("siglip", "t2i"): CLIP_TEXT,
+    ("siglip", "v2t"): ALL_NORMS,
+    ("siglip", "t2v"): CLIP_TEXT,
     ("blip", "i2t"): ALL_NORMS,
     ("blip", "t2i"): BLIP_TEXT,
+    ("blip", "v2t"): ALL_NORMS,
+    ("blip", "t2v"): BLIP_TEXT,
+    ("clap", "a2t"): ALL_NORMS,
+    ("clap", "t2a"): ALL_NORMS,
+    ("xclip", "v2t"): ALL_NORMS,
+    ("xclip", "t2v"): ALL_NORMS,
 }
 
 
@@ -75,12 +94,15 @@ def preset_for(family: str, direction: str) -> Callable[[nn.Module], list[nn.Par
     """The preset adapting the query tower of ``direction`` for a backbone ``family``."""
     key = (family, check_direction(direction))
     if key not in PRESETS:
-        raise ValueError(f"no parameter preset for backbone family {family!r}")
+        raise ValueError(f"no parameter preset for backbone family {family!r} on task {key[1]!r}")
     return PRESETS[key]
 
 
 #: (family, direction) -> hyper-parameters that differ from the methods' defaults
-METHOD_DEFAULTS: dict[tuple[str, Direction], dict[str, Any]] = {("blip", "t2i"): {"lr": 3e-5}}
+METHOD_DEFAULTS: dict[tuple[str, Direction], dict[str, Any]] = {
+    ("blip", "t2i"): {"lr": 3e-5},
+    ("blip", "t2v"): {"lr": 3e-5},
+}
 
 
 def method_defaults_for(family: str, direction: str) -> dict[str, Any]:

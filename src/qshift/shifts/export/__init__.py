@@ -33,11 +33,19 @@ delete the first one's temporaries). ``<out>/manifest.json`` records each run an
 folder (:mod:`.manifest`); adding to a folder built with another seed, from another annotation
 or (word level) with another semantic filter is refused rather than silently mixing two recipes.
 
-One module per kind of export (``images``, ``texts``): each registers its modality's
-severities and shift groups (:mod:`.kinds`) and builds on the shared run machinery
+``build_audio`` / ``build_video`` write every audio or video item of a dataset (AudioCaps,
+Clotho, MSR-VTT, ``avcsv``) once per (shift, severity), to
+``<out>/<Prefix>_AP_<shift>_<severity>/`` and ``<out>/<Prefix>_VP_<shift>_<severity>/``, under
+names that make the folder a media root of the same dataset spec (:mod:`.files`, :mod:`.audio`,
+:mod:`.video`).
+
+One module per kind of export (``images``, ``texts``, ``audio``, ``video``): each registers its
+modality's severities and shift groups (:mod:`.kinds`) and builds on the shared run machinery
 (:mod:`.runs`), so another modality is one more module plus its import here.
 """
 
+from qshift.shifts.export.audio import AUDIO_SEVERITIES, build_audio
+from qshift.shifts.export.files import media_folder
 from qshift.shifts.export.images import (
     IMAGE_SEVERITIES,
     JPEG_QUALITY,
@@ -48,20 +56,26 @@ from qshift.shifts.export.images import (
 from qshift.shifts.export.kinds import ExportKind, export_kind, parse_severities, parse_shifts
 from qshift.shifts.export.manifest import Manifest
 from qshift.shifts.export.texts import MAX_CAPTIONS, SENTENCE_LEVEL, TEXT_LEVELS, build_texts, text_folder
+from qshift.shifts.export.video import VIDEO_SEVERITIES, build_video
 
 __all__ = [
+    "AUDIO_SEVERITIES",
     "IMAGE_SEVERITIES",
     "JPEG_QUALITY",
     "MAX_CAPTIONS",
     "SENTENCE_LEVEL",
     "TEXT_LEVELS",
+    "VIDEO_SEVERITIES",
     "ExportKind",
     "Manifest",
+    "build_audio",
     "build_images",
     "build_texts",
+    "build_video",
     "dataset_prefix",
     "export_kind",
     "image_folder",
+    "media_folder",
     "parse_severities",
     "parse_shifts",
     "text_folder",

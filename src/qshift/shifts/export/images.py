@@ -36,7 +36,7 @@ from qshift.shifts.export.kinds import (
 )
 from qshift.shifts.export.manifest import Manifest
 from qshift.shifts.export.runs import Outputs, begin_run, execute
-from qshift.shifts.export.workers import chunk_size
+from qshift.shifts.export.workers import chunk_size, one_opencv_thread
 from qshift.utils.io import write_atomic
 from qshift.utils.seeds import item_seed
 
@@ -120,7 +120,7 @@ def build_images(
         for i in range(0, len(items), size)
     ]
     bar = tqdm(total=len(items) * len(pairs), unit="file", disable=not progress, desc="qshift shift images")
-    return execute(run, _corrupt_images, jobs, workers, bar, _outputs, setup=_one_opencv_thread)
+    return execute(run, _corrupt_images, jobs, workers, bar, _outputs, setup=one_opencv_thread)
 
 
 def _image_paths(entries: list[dict[str, Any]], annotation: Path, image_root: Path) -> list[str]:
@@ -191,10 +191,3 @@ def _save_image(dest: Path, pixels: np.ndarray) -> None:
 def _outputs(result: list[tuple[str, bool]]) -> Outputs:
     """An image job's outputs, one progress unit each."""
     return result, len(result)
-
-
-def _one_opencv_thread() -> None:
-    """Give a pool process one OpenCV thread: the parallelism comes from the processes."""
-    import cv2
-
-    cv2.setNumThreads(1)

@@ -56,6 +56,13 @@ def chunk_size(count: int, workers: int, cap: int) -> int:
     return max(1, min(cap, -(-count // (4 * workers))))
 
 
+def one_opencv_thread() -> None:
+    """Give a pool process one OpenCV thread: the parallelism comes from the processes."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def _init_worker(parent: int, setup: Callable[[], None] | None) -> None:
     """Set up a pool process: die with the parent, then run the kind's own ``setup``."""
     _die_with_parent()
