@@ -152,7 +152,8 @@ def _pretrain_parser() -> argparse.ArgumentParser:
 def test_cli_flags_are_generated_from_every_config_field():
     parser = _pretrain_parser()
     pretrain = parser._subparsers._group_actions[0].choices["pretrain"]
-    actions = {a.dest: a for a in pretrain._actions}
+    scenes = pretrain._subparsers._group_actions[0].choices["scenes"]
+    actions = {a.dest: a for a in scenes._actions}
     for field in dataclasses.fields(TrainConfig):
         help_text = field.metadata["help"]
         assert help_text and actions[field.name].help.endswith(help_text), field.name
@@ -169,7 +170,7 @@ def test_cli_flags_are_generated_from_every_config_field():
 def test_cli_parses_the_documented_flags():
     parser = _pretrain_parser()
     args = parser.parse_args(["pretrain", "scenes", "--steps", "5", "--seed", "3", "--out", "x"])
-    assert (args.model, args.steps, args.seed, str(args.out)) == ("scenes", 5, 3, "x")
+    assert (args.target, args.steps, args.seed, str(args.out)) == ("scenes", 5, 3, "x")
     flags = (
         "--refit-images 0 --input-norm contrast --specks 0.2 --specks-from 600 --grad-clip 1 --minutes 2.5 "
         "--precision fp32 --no-augment --no-hard-negatives --lr 1e-3 --no-eval"

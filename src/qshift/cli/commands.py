@@ -9,7 +9,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("qshift.cli.bench", "a resumable matrix of shifts × methods × seeds with tables and plots"),
     "demo": ("qshift.cli.demo", "the embedded default: source vs baseline vs TCR on scenes, a few minutes"),
     "shift": ("qshift.cli.shift", "write corrupted copies of a dataset (COCO-C style; audio, video)"),
-    "pretrain": ("qshift.cli.pretrain", "train a shipped source model (scenes) on the CPU"),
+    "pretrain": ("qshift.cli.pretrain", "train a shipped source model (scenes, …) on the CPU"),
     "reproduce": (
         "qshift.cli.reproduce",
         "COCO-C i2t/t2i tables on your weights, beside the paper's numbers",

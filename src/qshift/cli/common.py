@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -63,3 +65,34 @@ def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
         return [int(s) for s in comma_list(text)]
     except ValueError:
         raise UsageError(f"{flag} expects a comma list of integers, got {text!r}") from None
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config: type) -> None:
+    """One flag per field of the dataclass ``config``: its default, type, choices and help.
+
+    Booleans are switches that flip the default: ``--no-<name>`` ("without <help>") for a True
+    default, ``--<name>`` for a False one. A field typed ``X | None`` takes values of type X.
+    """
+    hints = typing.get_type_hints(config)
+    for f in dataclasses.fields(config):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata.get("help")
+        kind = hints[f.name]
+        if kind is bool and f.default:
+            parser.add_argument(
+                "--no-" + flag[2:], dest=f.name, action="store_false", help=f"without {help_text}"
+            )
+            continue
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, action="store_true", help=help_text)
+            continue
+        options: dict[str, Any] = {"type": _value_type(kind), "default": f.default, "help": help_text}
+        if "choices" in f.metadata:
+            options["choices"] = f.metadata["choices"]
+        parser.add_argument(flag, **options)
+
+
+def _value_type(kind: Any) -> type:
+    """``int`` for ``int``, ``float`` for ``float | None``: the parser of one flag value."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if args else kind
