@@ -194,6 +194,9 @@ def test_dataset_list_has_one_line_per_family():
         "fashiongen",
         "cuhk-pedes",
         "icfg-pedes",
+        "fashioniq",
+        "cirr",
+        "circo",
     }
 
 

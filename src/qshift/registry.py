@@ -166,8 +166,14 @@ _encoder(
 _encoder(
     "hf",
     "qshift.encoders.hf:load_spec",
-    "Hugging Face CLIP, SigLIP or BLIP image-text retrieval checkpoint",
+    "Hugging Face CLIP, SigLIP or BLIP image-text retrieval checkpoint; cir queries: image + text sum",
     "hf:<dir-or-hub-id>",
+)
+_encoder(
+    "combiner",
+    "qshift.encoders.composed:load_spec",
+    "trained CLIP4Cir-style combiner on the base model its .json records (qshift pretrain-combiner)",
+    "combiner:<weights.safetensors>",
 )
 _encoder(
     "open_clip",
@@ -223,6 +229,25 @@ _dataset(
     "qshift.data.qgs:load_qgs_spec",
     "ICFG-PEDES test split, relevance by person id",
     "icfg-pedes:<json>:<image_root>",
+)
+
+_dataset(
+    "fashioniq",
+    "qshift.data.fashioniq:load_spec",
+    "FashionIQ val (cir): R@10/R@50 per category, their means, average; all three or one",
+    "fashioniq:<root>[:dress|shirt|toptee]",
+)
+_dataset(
+    "cirr",
+    "qshift.data.cirr:load_spec",
+    "CIRR (cir; default val): R@1/5/10/50, Recall_subset@1/2/3, (R@5 + Rsub@1) / 2",
+    "cirr:<root>[:<split>]",
+)
+_dataset(
+    "circo",
+    "qshift.data.circo:load_spec",
+    "CIRCO (cir; default val) over COCO 2017 unlabeled: mAP@5/10/25/50",
+    "circo:<root>[:<split>]",
 )
 
 register("suite", "scenes-qs-image", "qshift.bench.suites:scenes_qs_image", "scenes i2t: 16 corruptions @5")
