@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qshift.cli.common import add_command, parse_hparams
 from qshift.errors import UsageError
+from qshift.tasks import task_names
 from qshift.utils.io import write_json
 
 METRIC_COLUMNS = (
@@ -37,7 +38,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset", required=True, help="dataset spec: scenes, coco:<root>, karpathy:<json>:<root>, …"
     )
-    parser.add_argument("--direction", choices=("i2t", "t2i"), required=True)
+    parser.add_argument("--direction", choices=task_names(), required=True, help="task (qshift list)")
     parser.add_argument("--shift", default="none", help="NAME@SEVERITY (e.g. gaussian_noise@5) or none")
     parser.add_argument("--method", default="tcr", help="adaptation method (qshift list)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -140,7 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         head = f"{args.method} on {args.dataset} {args.direction} under {line['shift']}"
         print(f"{head}: {line['queries']} queries, {line['seconds']:.1f} s")
-        for key in METRIC_COLUMNS:
+        task_metrics = [key for key in result.metrics if key not in METRIC_COLUMNS]
+        for key in (*METRIC_COLUMNS, *task_metrics):
             value = line[key]
             print(f"  {key:<18} {'-' if value is None else f'{value:.4f}'}")
         if args.out is not None:

@@ -50,6 +50,7 @@ from transformers.utils import logging as hf_logging
 
 from qshift.encoders import resolve_device, resolve_precision
 from qshift.encoders.base import DualEncoder, ParamSpec
+from qshift.encoders.composed import ComposedQueries
 from qshift.encoders.presets import method_defaults_for, preset_for
 
 #: OpenAI CLIP's image statistics (also BLIP's), as in the published processor configs
@@ -264,8 +265,9 @@ class WrappedModelEncoder(DualEncoder):
         return super()._apply(fn, recurse)
 
 
-class HFEncoder(WrappedModelEncoder):
-    """A Hugging Face dual encoder: two towers, the checkpoint's preprocessing, a preset."""
+class HFEncoder(ComposedQueries, WrappedModelEncoder):
+    """A Hugging Face dual encoder: two towers, preprocessing, a preset; composed queries by
+    :class:`~qshift.encoders.composed.ComposedQueries`."""
 
     def __init__(
         self,

@@ -18,6 +18,10 @@ exceptions. Which norms each backbone adapts, and where that comes from:
 - **SigLIP**: not in the paper; qshift mirrors CLIP (every vision-tower LayerNorm, including the
   attention-pooling head's; every text LayerNorm except ``final_layer_norm``).
 
+- **Composed queries** (``cir``; the tower of :mod:`qshift.encoders.composed`): qshift's own
+  choice, the family's image preset on the image tower, its text preset on the text tower and
+  every LayerNorm of the composer (:class:`ComposedPreset`).
+
 Backbone hyper-parameter defaults (:func:`method_defaults_for`): the learning rate is 3e-4
 except 3e-5 for BLIP text-to-image (method.md §1; ``main.py`` of the TCR code).
 """
@@ -54,20 +58,39 @@ class NormPreset:
         return params
 
 
+@dataclass(frozen=True)
+class ComposedPreset:
+    """A composed tower's parameters: ``image`` on its ``image`` part, ``text`` on its ``text``
+    part, and the affine parameters of every LayerNorm of its ``compose`` part."""
+
+    image: NormPreset
+    text: NormPreset
+
+    def __call__(self, tower: nn.Module) -> list[nn.Parameter]:
+        params = self.image(tower.image) + self.text(tower.text)
+        for module in tower.compose.modules():
+            if isinstance(module, nn.LayerNorm):
+                params += [p for p in (module.weight, module.bias) if p is not None]
+        return params
+
+
 ALL_NORMS = NormPreset("all-layernorms")
 CLIP_TEXT = NormPreset("clip-text", exclude=("final_layer_norm", "ln_final"))
 BLIP_TEXT = NormPreset("blip-text", exclude=("crossattention",))
 
 #: (family, direction) -> preset; families: "clip", "siglip", "blip", "open_clip"
-PRESETS: dict[tuple[str, Direction], NormPreset] = {
+PRESETS: dict[tuple[str, Direction], NormPreset | ComposedPreset] = {
     ("clip", "i2t"): ALL_NORMS,
     ("clip", "t2i"): CLIP_TEXT,
+    ("clip", "cir"): ComposedPreset(ALL_NORMS, CLIP_TEXT),
     ("open_clip", "i2t"): ALL_NORMS,
     ("open_clip", "t2i"): CLIP_TEXT,
     ("siglip", "i2t"): ALL_NORMS,
     ("siglip", "t2i"): CLIP_TEXT,
+    ("siglip", "cir"): ComposedPreset(ALL_NORMS, CLIP_TEXT),
     ("blip", "i2t"): ALL_NORMS,
     ("blip", "t2i"): BLIP_TEXT,
+    ("blip", "cir"): ComposedPreset(ALL_NORMS, BLIP_TEXT),
 }
 
 
