@@ -1,4 +1,4 @@
-"""``qshift shift images|texts``: write COCO-C / Flickr-C style corrupted copies of a dataset.
+"""``qshift shift images|texts|cir``: write COCO-C / Flickr-C (FIQ-C / CIRR-C) style shifted copies.
 
 Each kind of copy is one :class:`_Kind` in :data:`KINDS`: its sub-command name, the modality
 of its shifts, its own options and the function that runs it; the options every kind shares
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qshift.shifts.export import Manifest, build_images, build_texts, export_kind
+from qshift.shifts.export import Manifest, build_cir, build_images, build_texts, export_kind
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class _Kind:
     build: Callable[[argparse.Namespace], Manifest]
     #: adds the kind's own options
     add_options: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    #: the dataset specs it reads (``--dataset`` help)
+    datasets: str = "karpathy:<json>:<image_root>, coco:<root> or flickr:<root>"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,19 +43,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     for kind in KINDS:
         parser = kinds.add_parser(kind.name, help=kind.help)
-        _add_common_options(parser, kind.modality)
+        _add_common_options(parser, kind.modality, kind.datasets)
         kind.add_options(parser)
         parser.set_defaults(func=_command(kind), parser=parser)
 
 
-def _add_common_options(parser: argparse.ArgumentParser, modality: str) -> None:
+def _add_common_options(parser: argparse.ArgumentParser, modality: str, datasets: str) -> None:
     """Options every kind shares, their help drawn from the kind's severities and shift groups."""
     export = export_kind(modality)
     levels = export.severities
     groups = f", or the groups {', '.join(export.groups)}" if export.groups else ""
-    parser.add_argument(
-        "--dataset", required=True, help="karpathy:<json>:<image_root>, coco:<root> or flickr:<root>"
-    )
+    parser.add_argument("--dataset", required=True, help=datasets)
     parser.add_argument(
         "--out", required=True, type=Path, help="output folder (resumable; holds manifest.json)"
     )
@@ -129,10 +129,25 @@ def _build_texts(args: argparse.Namespace) -> Manifest:
     )
 
 
+def _build_cir(args: argparse.Namespace) -> Manifest:
+    """``qshift shift cir``: FIQ-C / CIRR-C style copies of a FashionIQ, CIRR or CIRCO spec."""
+    from qshift.data.cir import composed_layout
+
+    layout = composed_layout(args.dataset)
+    return build_cir(layout, args.out, args.shifts, args.severities, args.seed, args.workers, args.limit)
+
+
 #: the kinds of ``qshift shift``, in the order ``--help`` lists them
 KINDS = (
     _Kind("images", "image", "<out>/<Prefix>_IP_<corruption>_<severity>/<relative path>", _build_images),
     _Kind("texts", "text", "<out>/annotation_<shift>/<L>/<annotation file>", _build_texts, _add_text_options),
+    _Kind(
+        "cir",
+        "image+text",
+        "FIQ-C / CIRR-C: <out>/<Family>_IP_<shift>_<sev>/ (references), <Family>_TP_<shift>_<L>/ (texts)",
+        _build_cir,
+        datasets="fashioniq:<root>[:<category>], cirr:<root>[:<split>] or circo:<root>[:<split>]",
+    ),
 )
 
 

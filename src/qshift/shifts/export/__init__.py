@@ -33,11 +33,15 @@ delete the first one's temporaries). ``<out>/manifest.json`` records each run an
 folder (:mod:`.manifest`); adding to a folder built with another seed, from another annotation
 or (word level) with another semantic filter is refused rather than silently mixing two recipes.
 
-One module per kind of export (``images``, ``texts``): each registers its modality's
+Composed image retrieval datasets (FashionIQ, CIRR, CIRCO) get FIQ-C / CIRR-C style copies in
+their own layouts (:mod:`.cir`).
+
+One module per kind of export (``images``, ``texts``, ``cir``): each registers its modality's
 severities and shift groups (:mod:`.kinds`) and builds on the shared run machinery
 (:mod:`.runs`), so another modality is one more module plus its import here.
 """
 
+from qshift.shifts.export.cir import build_cir
 from qshift.shifts.export.images import (
     IMAGE_SEVERITIES,
     JPEG_QUALITY,
@@ -57,6 +61,7 @@ __all__ = [
     "TEXT_LEVELS",
     "ExportKind",
     "Manifest",
+    "build_cir",
     "build_images",
     "build_texts",
     "dataset_prefix",
