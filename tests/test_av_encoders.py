@@ -210,7 +210,7 @@ def test_xclip_rejects_bad_clips(xclip):
 
 # -- CLIP frame mean ------------------------------------------------------------------------------
 def test_clip_gains_a_frame_mean_video_tower(clip_model):
-    assert clip_model.modalities == ("image", "text", "video")
+    assert clip_model.modalities == ("image", "text", "video", "image+text")
     video = clip(2, frames=5)
     frames = clip_model.embed("image", list(video))
     expected = torch.nn.functional.normalize(frames.mean(dim=0), dim=0)

@@ -198,6 +198,9 @@ def test_dataset_list_has_one_line_per_family():
         "clotho",
         "msrvtt",
         "avcsv",
+        "fashioniq",
+        "cirr",
+        "circo",
     }
 
 

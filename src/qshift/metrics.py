@@ -8,11 +8,20 @@ embeddings for the geometry.
 Ranks are 0-based: a relevant item's rank counts the gallery items scoring strictly higher
 plus the non-relevant items scoring exactly the same (ties count against the query, so a
 degenerate model that scores everything equally gets R@1 = 0, not 100).
+
+Besides the extra metric names (:data:`EXTRA_FORMS`), a dataset may define metrics from others
+(:data:`DEFINED_FORMS`), so a protocol's per-category numbers and summaries come out of the same
+accumulator: ``r10_dress=r10[0:3817]`` is R@10 over the queries whose first relevant group lies
+in [0, 3817) (a stratum of queries, e.g. one FashionIQ category, whose gallery items carry the
+groups 0…3816), and ``average=mean(r10_mean,r50_mean)`` the mean of metrics computed before it.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +42,55 @@ def parse_extra(name: str) -> tuple[str, int]:
     if name == "medr":
         return "medr", 0
     raise ValueError(f"unknown metric {name!r}; extra metrics take the forms {', '.join(EXTRA_FORMS)}")
+
+
+#: forms of the metrics a dataset may define from others (``dataset.metrics``)
+DEFINED_FORMS = ("<key>=<metric>[<lo>:<hi>]", "<key>=mean(<metric>,...)")
+#: the metrics every accumulator computes, which definitions may refer to
+CORE = ("r1", "r5", "r10", "r_mean", "map")
+_DEFINED = re.compile(
+    r"(?P<key>[A-Za-z_][\w@]*)=(?:mean\((?P<parts>[\w@,]+)\)|(?P<base>[\w@]+)\[(?P<lo>\d+):(?P<hi>\d+)\])"
+)
+
+
+@dataclass(frozen=True)
+class Defined:
+    """A metric defined from others: ``base`` over the queries of a group stratum, or a mean."""
+
+    key: str
+    #: stratum: the metric computed (``r10``, ``map@10``, ``map``, …) and the groups [lo, hi)
+    base: str | None = None
+    lo: int = 0
+    hi: int = 0
+    #: mean: the metrics averaged
+    parts: tuple[str, ...] = ()
+
+
+def parse_defined(name: str) -> Defined:
+    """A :data:`DEFINED_FORMS` definition; ValueError naming the definition otherwise."""
+    found = _DEFINED.fullmatch(name)
+    if found is None:
+        forms = ", ".join(DEFINED_FORMS)
+        raise ValueError(f"bad metric definition {name!r}; definitions take the forms {forms}")
+    key = found["key"]
+    if key in CORE or _is_extra(key):
+        raise ValueError(f"metric definition {name!r} redefines the metric {key!r}")
+    if found["parts"] is not None:
+        return Defined(key, parts=tuple(found["parts"].split(",")))
+    if found["base"] != "map":
+        parse_extra(found["base"])
+    lo, hi = int(found["lo"]), int(found["hi"])
+    if hi <= lo:
+        raise ValueError(f"metric definition {name!r}: the group range [{lo}:{hi}] is empty")
+    return Defined(key, base=found["base"], lo=lo, hi=hi)
+
+
+def _is_extra(name: str) -> bool:
+    try:
+        parse_extra(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _query_group_lists(query_groups: Any) -> list[list[int]]:
@@ -161,44 +219,84 @@ class RankAccumulator:
     """Per-query best ranks and APs, batch by batch, and the percentages they give.
 
     ``extra`` names further metrics (:data:`EXTRA_FORMS`): R@K for any K, Recall_subset@K
-    (needs candidate subsets in :meth:`update`), mAP@K and the median rank.
+    (needs candidate subsets in :meth:`update`), mAP@K and the median rank; and metrics defined
+    from those (:data:`DEFINED_FORMS`), computed in the order given.
     """
 
     def __init__(self, extra: Sequence[str] = ()) -> None:
         self.extra = tuple(extra)
-        self.parsed = [parse_extra(name) for name in self.extra]
-        self.map_cutoffs = sorted({k for kind, k in self.parsed if kind == "map@"})
+        self.plain = [name for name in self.extra if "=" not in name]
+        self.parsed = [parse_extra(name) for name in self.plain]
+        self.defined = [parse_defined(name) for name in self.extra if "=" in name]
+        known = [*CORE, *self.plain]
+        for definition in self.defined:
+            missing = [p for p in definition.parts if p not in known]
+            if missing:
+                raise ValueError(
+                    f"metric {definition.key!r} averages {', '.join(missing)}, not computed before it"
+                )
+            known.append(definition.key)
+        bases = [parse_extra(d.base) for d in self.defined if d.base not in (None, "map")]
+        self.kinds = self.parsed + bases
+        self.map_cutoffs = sorted({k for kind, k in self.kinds if kind == "map@"})
         self.best_ranks: list[torch.Tensor] = []
         self.aps: list[torch.Tensor] = []
         self.aps_at: dict[int, list[torch.Tensor]] = {k: [] for k in self.map_cutoffs}
         self.subset_ranks: list[torch.Tensor] = []
+        #: each query's first group (-1: none), which places it in a defined metric's stratum
+        self.first_groups: list[torch.Tensor] = []
 
     @property
     def needs_subsets(self) -> bool:
-        return any(kind == "rsub" for kind, _ in self.parsed)
+        return any(kind == "rsub" for kind, _ in self.kinds)
+
+    def remember(self, query_groups: Any) -> None:
+        """Keep each query's first group for the strata of the defined metrics."""
+        self.first_groups.append(torch.tensor([g[0] if g else -1 for g in _query_group_lists(query_groups)]))
 
     @property
     def count(self) -> int:
         return sum(len(r) for r in self.best_ranks)
 
     def compute(self) -> dict[str, float]:
-        """R@1, R@5, R@10, r_mean and mAP in percent, then the extra metrics."""
+        """R@1, R@5, R@10, r_mean and mAP in percent, then the extra and the defined metrics.
+
+        A defined metric over a stratum without queries is NaN.
+        """
         if not self.best_ranks:
             raise ValueError("no batches were scored")
-        ranks = torch.cat(self.best_ranks)
-        out = {f"r{k}": 100.0 * float((ranks < k).double().mean()) for k in KS}
+        out = {f"r{k}": self._value("r", k, None) for k in KS}
         out["r_mean"] = sum(out[f"r{k}"] for k in KS) / len(KS)
-        out["map"] = 100.0 * float(torch.cat(self.aps).double().mean())
-        for name, (kind, k) in zip(self.extra, self.parsed, strict=True):
-            if kind == "r":
-                out[name] = 100.0 * float((ranks < k).double().mean())
-            elif kind == "rsub":
-                out[name] = 100.0 * float((torch.cat(self.subset_ranks) < k).double().mean())
-            elif kind == "map@":
-                out[name] = 100.0 * float(torch.cat(self.aps_at[k]).double().mean())
-            else:
-                out[name] = float((ranks.double() + 1).median())
+        out["map"] = self._value("map", 0, None)
+        for name, (kind, k) in zip(self.plain, self.parsed, strict=True):
+            out[name] = self._value(kind, k, None)
+        first = torch.cat(self.first_groups) if self.defined else None
+        for definition in self.defined:
+            if definition.parts:
+                out[definition.key] = sum(out[p] for p in definition.parts) / len(definition.parts)
+                continue
+            assert first is not None and definition.base is not None
+            kind, k = ("map", 0) if definition.base == "map" else parse_extra(definition.base)
+            rows = (first >= definition.lo) & (first < definition.hi)
+            out[definition.key] = self._value(kind, k, rows) if rows.any() else math.nan
         return out
+
+    def _value(self, kind: str, k: int, rows: torch.Tensor | None) -> float:
+        """Metric ``kind``/``k`` (a :func:`parse_extra` pair, or ``map``) over the queries at ``rows``."""
+
+        def kept(chunks: list[torch.Tensor]) -> torch.Tensor:
+            values = torch.cat(chunks)
+            return values if rows is None else values[rows]
+
+        if kind == "map":
+            return 100.0 * float(kept(self.aps).double().mean())
+        if kind == "r":
+            return 100.0 * float((kept(self.best_ranks) < k).double().mean())
+        if kind == "rsub":
+            return 100.0 * float((kept(self.subset_ranks) < k).double().mean())
+        if kind == "map@":
+            return 100.0 * float(kept(self.aps_at[k]).double().mean())
+        return float((kept(self.best_ranks).double() + 1).median())
 
 
 class RetrievalMetrics(RankAccumulator):
@@ -219,6 +317,7 @@ class RetrievalMetrics(RankAccumulator):
                 f"× {self.gallery_size} gallery items"
             )
         relevant, valid = self.index.relevant(query_groups)
+        self.remember(query_groups)
         sorted_ranks, placed = _item_ranks(scores, relevant, valid)
         n_rel = valid.to(placed.device).sum(dim=1)
         self.best_ranks.append(sorted_ranks[:, 0].cpu())
@@ -262,6 +361,7 @@ class TopKMetrics(RankAccumulator):
         if k < max(KS):
             raise ValueError(f"top-k metrics need k >= {max(KS)}, got k = {k}")
         wanted = _query_group_lists(query_groups)
+        self.remember(query_groups)
         listed = self.groups[indices.clamp_min(0)]
         relevant = torch.stack(
             [torch.isin(listed[row], torch.tensor(groups)) for row, groups in enumerate(wanted)]

@@ -170,8 +170,14 @@ _encoder(
 _encoder(
     "hf",
     "qshift.encoders.hf:load_spec",
-    "Hugging Face CLIP, SigLIP, BLIP (image/video-text), CLAP (audio-text) or X-CLIP (video-text)",
+    "Hugging Face CLIP/SigLIP/BLIP (image, video, cir as image + text sum), CLAP, X-CLIP",
     "hf:<dir-or-hub-id>",
+)
+_encoder(
+    "combiner",
+    "qshift.encoders.composed:load_spec",
+    "trained CLIP4Cir-style combiner on the base model its .json records (qshift pretrain combiner)",
+    "combiner:<weights.safetensors>",
 )
 _encoder(
     "open_clip",
@@ -252,6 +258,24 @@ _dataset(
     "qshift.data.av_csv:load_av_csv_spec",
     "AudioSet / VGGSound style CSV of local clips, relevance by clip (a2v, v2a)",
     "avcsv:<csv>:<clip_root>[:<audio_root>]",
+)
+_dataset(
+    "fashioniq",
+    "qshift.data.fashioniq:load_spec",
+    "FashionIQ val (cir): R@10/R@50 per category, their means, average; all three or one",
+    "fashioniq:<root>[:dress|shirt|toptee]",
+)
+_dataset(
+    "cirr",
+    "qshift.data.cirr:load_spec",
+    "CIRR (cir; default val): R@1/5/10/50, Recall_subset@1/2/3, (R@5 + Rsub@1) / 2",
+    "cirr:<root>[:<split>]",
+)
+_dataset(
+    "circo",
+    "qshift.data.circo:load_spec",
+    "CIRCO (cir; default val) over COCO 2017 unlabeled: mAP@5/10/25/50",
+    "circo:<root>[:<split>]",
 )
 
 register("suite", "scenes-qs-image", "qshift.bench.suites:scenes_qs_image", "scenes i2t: 16 corruptions @5")

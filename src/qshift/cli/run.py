@@ -146,7 +146,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         head = f"{args.method} on {args.dataset} {args.direction} under {line['shift']}"
         print(f"{head}: {line['queries']} queries, {line['seconds']:.1f} s")
-        for key in METRIC_COLUMNS:
+        task_metrics = [key for key in result.metrics if key not in METRIC_COLUMNS]
+        for key in (*METRIC_COLUMNS, *task_metrics):
             value = line[key]
             print(f"  {key:<18} {'-' if value is None else f'{value:.4f}'}")
         if args.out is not None:

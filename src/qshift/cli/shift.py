@@ -1,8 +1,9 @@
-"""``qshift shift images|texts|audio|video``: write corrupted copies of a dataset.
+"""``qshift shift images|texts|audio|video|cir``: write corrupted copies of a dataset.
 
 Images and texts: COCO-C / Flickr-C style copies of a Karpathy-format dataset. Audio and video:
 copies of the audio or video items of a dataset spec (AudioCaps, Clotho, MSR-VTT, ``avcsv``),
-one folder per (shift, severity) that replaces the media root in the same spec.
+one folder per (shift, severity) that replaces the media root in the same spec. Composed
+queries: FIQ-C / CIRR-C style copies of FashionIQ, CIRR or CIRCO in their own layouts.
 
 Each kind of copy is one :class:`_Kind` in :data:`KINDS`: its sub-command name, the modality
 of its shifts, the datasets it takes, its own options and the function that runs it; the
@@ -21,7 +22,15 @@ from typing import TYPE_CHECKING
 
 from qshift.cli.commands import COMMANDS
 from qshift.errors import ParameterError
-from qshift.shifts.export import Manifest, build_audio, build_images, build_texts, build_video, export_kind
+from qshift.shifts.export import (
+    Manifest,
+    build_audio,
+    build_cir,
+    build_images,
+    build_texts,
+    build_video,
+    export_kind,
+)
 
 if TYPE_CHECKING:
     from qshift.data.av_files import MediaFiles
@@ -173,6 +182,14 @@ def _build_video(args: argparse.Namespace) -> Manifest:
     return build_video(source, args.out, args.shifts, args.severities, args.seed, args.workers, args.limit)
 
 
+def _build_cir(args: argparse.Namespace) -> Manifest:
+    """``qshift shift cir``: FIQ-C / CIRR-C style copies of a FashionIQ, CIRR or CIRCO spec."""
+    from qshift.data.cir import composed_layout
+
+    layout = composed_layout(args.dataset)
+    return build_cir(layout, args.out, args.shifts, args.severities, args.seed, args.workers, args.limit)
+
+
 #: the kinds of ``qshift shift``, in the order ``--help`` lists them
 KINDS = (
     _Kind("images", "image", "<out>/<Prefix>_IP_<corruption>_<severity>/<relative path>", _build_images),
@@ -196,6 +213,13 @@ KINDS = (
         "<out>/<Prefix>_VP_<shift>_<severity>/<video file>",
         _build_video,
         "msrvtt:<json|csv>:<video_root>[:<split>] or avcsv:<csv>:<clip_root>[:<audio_root>]",
+    ),
+    _Kind(
+        "cir",
+        "image+text",
+        "FIQ-C / CIRR-C: <out>/<Family>_IP_<shift>_<sev>/ (references), <Family>_TP_<shift>_<L>/ (texts)",
+        _build_cir,
+        datasets="fashioniq:<root>[:<category>], cirr:<root>[:<split>] or circo:<root>[:<split>]",
     ),
 )
 

@@ -27,6 +27,7 @@ from torch import nn
 from transformers import BlipForImageTextRetrieval, CLIPModel, PretrainedConfig, PreTrainedModel, SiglipModel
 
 from qshift.encoders.base import ParamSpec
+from qshift.encoders.composed import COMPOSED, ComposedQueries
 from qshift.encoders.hf_load import load_model, load_tokenizer, processor_settings, text_limit
 from qshift.encoders.hf_preprocess import OPENAI_MEAN, OPENAI_STD, ImagePreprocess, TextOptions, tokenize
 from qshift.encoders.hf_towers import BlipImageTower, BlipTextTower, GetterTower, Tower, WrappedModelEncoder
@@ -44,15 +45,16 @@ TOWER_PARTS = {
 }
 
 
-class HFEncoder(WrappedModelEncoder):
-    """A Hugging Face image–text encoder: two towers, the checkpoint's preprocessing, a preset, and
-    the frame mean of the image tower for video.
+class HFEncoder(ComposedQueries, WrappedModelEncoder):
+    """A Hugging Face image–text encoder: two towers, the checkpoint's preprocessing, a preset, the
+    frame mean of the image tower for video, and composed image+text queries
+    (:class:`~qshift.encoders.composed.ComposedQueries`).
 
     The video tower wraps the registered image tower and is kept out of the module tree (it has
     no parameters of its own), so the state dict holds each weight once.
     """
 
-    modalities = ("image", "text", "video")
+    modalities = ("image", "text", "video", COMPOSED)
 
     def __init__(
         self,

@@ -27,6 +27,10 @@ exceptions. Which norms each backbone adapts, and where that comes from:
   of the multi-frame integration transformer; its text tower: every norm, ``final_layer_norm``
   included.
 
+- **Composed queries** (``cir``; the tower of :mod:`qshift.encoders.composed`): qshift's own
+  choice, the family's image preset on the image tower, its text preset on the text tower and
+  every LayerNorm of the composer (:class:`ComposedPreset`).
+
 Backbone hyper-parameter defaults (:func:`method_defaults_for`): the learning rate is 3e-4
 except 3e-5 for BLIP text-to-image (method.md §1; ``main.py`` of the TCR code).
 """
@@ -63,26 +67,45 @@ class NormPreset:
         return params
 
 
+@dataclass(frozen=True)
+class ComposedPreset:
+    """A composed tower's parameters: ``image`` on its ``image`` part, ``text`` on its ``text``
+    part, and the affine parameters of every LayerNorm of its ``compose`` part."""
+
+    image: NormPreset
+    text: NormPreset
+
+    def __call__(self, tower: nn.Module) -> list[nn.Parameter]:
+        params = self.image(tower.image) + self.text(tower.text)
+        for module in tower.compose.modules():
+            if isinstance(module, nn.LayerNorm):
+                params += [p for p in (module.weight, module.bias) if p is not None]
+        return params
+
+
 ALL_NORMS = NormPreset("all-layernorms")
 CLIP_TEXT = NormPreset("clip-text", exclude=("final_layer_norm", "ln_final"))
 BLIP_TEXT = NormPreset("blip-text", exclude=("crossattention",))
 
 #: (family, direction) -> preset; families: "clip", "siglip", "blip", "open_clip", "clap", "xclip"
-PRESETS: dict[tuple[str, Direction], NormPreset] = {
+PRESETS: dict[tuple[str, Direction], NormPreset | ComposedPreset] = {
     ("clip", "i2t"): ALL_NORMS,
     ("clip", "t2i"): CLIP_TEXT,
     ("clip", "v2t"): ALL_NORMS,
     ("clip", "t2v"): CLIP_TEXT,
+    ("clip", "cir"): ComposedPreset(ALL_NORMS, CLIP_TEXT),
     ("open_clip", "i2t"): ALL_NORMS,
     ("open_clip", "t2i"): CLIP_TEXT,
     ("siglip", "i2t"): ALL_NORMS,
     ("siglip", "t2i"): CLIP_TEXT,
     ("siglip", "v2t"): ALL_NORMS,
     ("siglip", "t2v"): CLIP_TEXT,
+    ("siglip", "cir"): ComposedPreset(ALL_NORMS, CLIP_TEXT),
     ("blip", "i2t"): ALL_NORMS,
     ("blip", "t2i"): BLIP_TEXT,
     ("blip", "v2t"): ALL_NORMS,
     ("blip", "t2v"): BLIP_TEXT,
+    ("blip", "cir"): ComposedPreset(ALL_NORMS, BLIP_TEXT),
     ("clap", "a2t"): ALL_NORMS,
     ("clap", "t2a"): ALL_NORMS,
     ("xclip", "v2t"): ALL_NORMS,

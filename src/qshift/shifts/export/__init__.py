@@ -39,12 +39,16 @@ Clotho, MSR-VTT, ``avcsv``) once per (shift, severity), to
 names that make the folder a media root of the same dataset spec (:mod:`.files`, :mod:`.audio`,
 :mod:`.video`).
 
-One module per kind of export (``images``, ``texts``, ``audio``, ``video``): each registers its
-modality's severities and shift groups (:mod:`.kinds`) and builds on the shared run machinery
-(:mod:`.runs`), so another modality is one more module plus its import here.
+Composed image retrieval datasets (FashionIQ, CIRR, CIRCO) get FIQ-C / CIRR-C style copies in
+their own layouts (:mod:`.cir`).
+
+One module per kind of export (``images``, ``texts``, ``audio``, ``video``, ``cir``): each
+registers its modality's severities and shift groups (:mod:`.kinds`) and builds on the shared run
+machinery (:mod:`.runs`), so another modality is one more module plus its import here.
 """
 
 from qshift.shifts.export.audio import AUDIO_SEVERITIES, build_audio
+from qshift.shifts.export.cir import build_cir
 from qshift.shifts.export.files import media_folder
 from qshift.shifts.export.images import (
     IMAGE_SEVERITIES,
@@ -69,6 +73,7 @@ __all__ = [
     "ExportKind",
     "Manifest",
     "build_audio",
+    "build_cir",
     "build_images",
     "build_texts",
     "build_video",
