@@ -11,7 +11,6 @@ describes where its queries sit on disk (:func:`composed_layout`), for ``qshift 
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,21 +41,6 @@ class ComposedItems:
 
     def __getitem__(self, index: int) -> ComposedQuery:
         return ComposedQuery(self.references[index], self.texts[index])
-
-
-def read_json(path: Path, expected: type) -> Any:
-    """A JSON file whose top level is ``expected`` (list or dict); errors name the file."""
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not a valid JSON file ({err})") from err
-    if not isinstance(data, expected):
-        raise ValueError(f"{path}: expected a JSON {expected.__name__}, got a {type(data).__name__}")
-    if not data:
-        raise ValueError(f"{path}: the annotation is empty")
-    return data
 
 
 def entry_value(entry: Any, path: Path, index: int, field: str, kind: type | tuple[type, ...]) -> Any:

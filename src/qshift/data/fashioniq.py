@@ -37,11 +37,11 @@ from qshift.data.cir import (
     cir_dataset,
     entry_value,
     gallery_index,
-    read_json,
     reference_override,
     resolve_split,
     spec_fields,
 )
+from qshift.utils.annotations import read_json
 from qshift.utils.cir_layout import CirLayout, QueryEntry
 
 CATEGORIES = ("dress", "shirt", "toptee")

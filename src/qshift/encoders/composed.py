@@ -31,7 +31,6 @@ A prepared composed batch is one flat mapping (the engine's batch helpers slice 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,8 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from qshift.utils.annotations import read_json
 
 #: the composed modality
 COMPOSED = "image+text"
@@ -201,14 +202,7 @@ def save_combiner(combiner: Combiner, weights: str | Path, base: str, training: 
 def read_config(weights: Path) -> dict[str, Any]:
     """The sidecar of ``weights``, its fields checked; errors name the file and the field."""
     path = config_path(weights)
-    if not path.is_file():
-        raise FileNotFoundError(f"combiner config not found: {path} (written next to the weights)")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not a valid JSON file ({err})") from err
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+    config = read_json(path, dict, "combiner config (written next to the weights)")
     if config.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: field 'format' must be {CHECKPOINT_FORMAT}, got {config.get('format')!r}")
     if not isinstance(config.get("base"), str) or not config["base"]:

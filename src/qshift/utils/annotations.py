@@ -11,20 +11,26 @@ from pathlib import Path
 from typing import Any
 
 
-def read_json_list(path: str | Path) -> list[Any]:
-    """Read an annotation file that must hold a non-empty JSON list; errors name the file."""
+def read_json(path: str | Path, expected: type = list, what: str = "annotation") -> Any:
+    """A JSON file whose top level is a non-empty ``expected`` (list or dict); errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
+        raise FileNotFoundError(f"{what} file not found: {path}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not a valid JSON file ({err})") from err
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of entries, got a {type(data).__name__}")
+    noun = "list of entries" if expected is list else expected.__name__
+    if not isinstance(data, expected):
+        raise ValueError(f"{path}: expected a JSON {noun}, got a {type(data).__name__}")
     if not data:
-        raise ValueError(f"{path}: the annotation list is empty")
+        raise ValueError(f"{path}: the {what} is empty")
     return data
+
+
+def read_json_list(path: str | Path) -> list[Any]:
+    """Read an annotation file that must hold a non-empty JSON list; errors name the file."""
+    return read_json(path, list)
 
 
 def entry_field(entry: Any, path: Path, index: int, *names: str) -> Any:
