@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from qshift.data.av_files import AUDIO_RATE, audio_files, relative_name
-from qshift.data.base import RetrievalDataset
+from qshift.data.base import RetrievalDataset, owned_texts
 from qshift.data.karpathy import spec_parts
 from qshift.utils.csv_table import CsvRow, read_table
 
@@ -100,24 +100,17 @@ def load_audio_captions(
     csv_path, root = Path(csv_path), Path(audio_root)
     if not root.is_dir():
         raise FileNotFoundError(f"audio root directory not found: {root}")
-    if max_captions is not None and max_captions < 1:
-        raise ValueError(f"max_captions must be >= 1 or None, got {max_captions}")
     captions = captions_by_file(csv_path, file_pattern)
     files = list(captions)
     media = audio_files(root, files, csv_path, prefix, sample_rate)
     kept = media.existing(skip_missing)
     if not kept:
         raise FileNotFoundError(f"{csv_path}: none of its {len(files)} audio files is under {root}")
-    texts: list[str] = []
-    text_groups: list[int] = []
-    for group, index in enumerate(kept):
-        clip = captions[files[index]][:max_captions]
-        texts += clip
-        text_groups += [group] * len(clip)
+    texts, text_groups = owned_texts([captions[files[index]] for index in kept], max_captions)
     return RetrievalDataset(
         name or csv_path.stem,
         items={"audio": media.subset(kept), "text": texts},
-        groups={"audio": np.arange(len(kept)), "text": np.asarray(text_groups)},
+        groups={"audio": np.arange(len(kept)), "text": text_groups},
         metrics=METRICS,
     )
 

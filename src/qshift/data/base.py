@@ -112,6 +112,24 @@ def _check_groups(groups: Any, count: int, where: str) -> Groups:
     return array
 
 
+def owned_texts(
+    captions: Sequence[Sequence[str]], max_captions: int | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Flatten per-item caption lists: (texts, the item each text belongs to, as its group).
+
+    Item ``i`` keeps its first ``max_captions`` captions (None: all of them).
+    """
+    if max_captions is not None and max_captions < 1:
+        raise ValueError(f"max_captions must be >= 1 or None, got {max_captions}")
+    texts: list[str] = []
+    groups: list[int] = []
+    for group, own in enumerate(captions):
+        kept = list(own[:max_captions])
+        texts += kept
+        groups += [group] * len(kept)
+    return texts, np.asarray(groups, dtype=np.int64)
+
+
 def select(groups: Groups, indices: np.ndarray) -> Groups:
     """The group entries at ``indices``."""
     if isinstance(groups, np.ndarray):

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from qshift.data.base import DEFAULT_TEMPERATURE, ImageFiles, RetrievalDataset
+from qshift.data.base import DEFAULT_TEMPERATURE, ImageFiles, RetrievalDataset, owned_texts
 from qshift.data.captions import normalize_caption
 from qshift.utils.annotations import entry_captions, entry_text, read_json_list
 
@@ -98,15 +98,8 @@ def one_to_many(
     captions_by_image: dict[str, list[str]], max_captions: int | None, max_words: int | None
 ) -> tuple[list[str], list[str], np.ndarray]:
     """(image paths, texts, text groups) where image ``i`` owns its first ``max_captions`` captions."""
-    if max_captions is not None and max_captions < 1:
-        raise ValueError(f"max_captions must be >= 1 or None, got {max_captions}")
-    texts: list[str] = []
-    text_groups: list[int] = []
-    for group, captions in enumerate(captions_by_image.values()):
-        kept = captions[:max_captions]
-        texts += [normalize_caption(c, max_words) for c in kept]
-        text_groups += [group] * len(kept)
-    return list(captions_by_image), texts, np.asarray(text_groups, dtype=np.int64)
+    texts, text_groups = owned_texts(list(captions_by_image.values()), max_captions)
+    return list(captions_by_image), [normalize_caption(c, max_words) for c in texts], text_groups
 
 
 def load_karpathy(

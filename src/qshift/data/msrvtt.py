@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from qshift.data.av_files import VIDEO_FRAMES, VIDEO_SIZE, relative_name, video_files
-from qshift.data.base import RetrievalDataset
+from qshift.data.base import RetrievalDataset, owned_texts
 from qshift.data.karpathy import spec_parts
 from qshift.utils.annotations import entry_captions, entry_text, read_json_list
 from qshift.utils.csv_table import read_table
@@ -99,8 +99,6 @@ def load_msrvtt(
     path, root = Path(annotation), Path(video_root)
     if not root.is_dir():
         raise FileNotFoundError(f"video root directory not found: {root}")
-    if max_captions is not None and max_captions < 1:
-        raise ValueError(f"max_captions must be >= 1 or None, got {max_captions}")
     captions = _csv_captions(path) if path.suffix.lower() == ".csv" else _json_captions(path)
     videos = list(captions)
     if split is not None:
@@ -117,16 +115,11 @@ def load_msrvtt(
     kept = media.existing(skip_missing)
     if not kept:
         raise FileNotFoundError(f"{path}: none of its {len(videos)} videos is under {root}")
-    texts: list[str] = []
-    text_groups: list[int] = []
-    for group, index in enumerate(kept):
-        own = captions[videos[index]][:max_captions]
-        texts += own
-        text_groups += [group] * len(own)
+    texts, text_groups = owned_texts([captions[videos[index]] for index in kept], max_captions)
     return RetrievalDataset(
         name or path.stem,
         items={"video": media.subset(kept), "text": texts},
-        groups={"video": np.arange(len(kept)), "text": np.asarray(text_groups)},
+        groups={"video": np.arange(len(kept)), "text": text_groups},
         metrics=METRICS,
     )
 
