@@ -164,6 +164,12 @@ _encoder(
     "scenes[:<weights.safetensors>]",
 )
 _encoder(
+    "scenes-cir",
+    "qshift.scenes_cir.model:load_spec",
+    "the shipped scenes composed-retrieval model (scenes towers + Combiner), or its retrained weights",
+    "scenes-cir[:<weights.safetensors>]",
+)
+_encoder(
     "hf",
     "qshift.encoders.hf:load_spec",
     "Hugging Face CLIP, SigLIP or BLIP image-text retrieval checkpoint",
@@ -181,6 +187,12 @@ _dataset(
     "qshift.data.scenes:load_spec",
     "built-in procedural captioned scenes (splits train/val/test; default test)",
     "scenes[:<split>]",
+)
+_dataset(
+    "scenes-cir",
+    "qshift.scenes_cir.dataset:load_spec",
+    "built-in composed retrieval on scenes: reference + modification -> target (train/val/test)",
+    "scenes-cir[:<split>]",
 )
 _dataset(
     "coco",
@@ -230,6 +242,18 @@ register(
     "suite", "scenes-qs-text", "qshift.bench.suites:scenes_qs_text", "scenes t2i: the paper's 15 text shifts"
 )
 register("suite", "scenes-qs", "qshift.bench.suites:scenes_qs", "scenes-qs-image and scenes-qs-text")
+register(
+    "suite",
+    "scenes-cir-image",
+    "qshift.scenes_cir.suites:scenes_cir_image",
+    "scenes-cir: 16 corruptions @5 on the reference",
+)
+register(
+    "suite",
+    "scenes-cir-text",
+    "qshift.scenes_cir.suites:scenes_cir_text",
+    "scenes-cir: 15 text shifts on the modification",
+)
 
 _task("i2t", "image queries, text gallery")
 _task("t2i", "text queries, image gallery")
