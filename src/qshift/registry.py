@@ -164,12 +164,6 @@ _encoder(
     "scenes[:<weights.safetensors>]",
 )
 _encoder(
-    "scenes-cir",
-    "qshift.scenes_cir.model:load_spec",
-    "the shipped scenes composed-retrieval model (scenes towers + Combiner), or its retrained weights",
-    "scenes-cir[:<weights.safetensors>]",
-)
-_encoder(
     "hf",
     "qshift.encoders.hf:load_spec",
     "Hugging Face CLIP, SigLIP or BLIP image-text retrieval checkpoint",
@@ -181,18 +175,18 @@ _encoder(
     "open_clip model from a local checkpoint (needs qshift[open_clip])",
     "open_clip:<arch>:<checkpoint>",
 )
+_encoder(
+    "scenes-cir",
+    "qshift.scenes_cir.model:load_spec",
+    "the shipped scenes composed-retrieval model (scenes towers + Combiner), or its retrained weights",
+    "scenes-cir[:<weights.safetensors>]",
+)
 
 _dataset(
     "scenes",
     "qshift.data.scenes:load_spec",
     "built-in procedural captioned scenes (splits train/val/test; default test)",
     "scenes[:<split>]",
-)
-_dataset(
-    "scenes-cir",
-    "qshift.scenes_cir.dataset:load_spec",
-    "built-in composed retrieval on scenes: reference + modification -> target (train/val/test)",
-    "scenes-cir[:<split>]",
 )
 _dataset(
     "coco",
@@ -235,6 +229,12 @@ _dataset(
     "qshift.data.qgs:load_qgs_spec",
     "ICFG-PEDES test split, relevance by person id",
     "icfg-pedes:<json>:<image_root>",
+)
+_dataset(
+    "scenes-cir",
+    "qshift.scenes_cir.dataset:load_spec",
+    "built-in composed retrieval on scenes: reference + modification -> target (train/val/test)",
+    "scenes-cir[:<split>]",
 )
 
 register("suite", "scenes-qs-image", "qshift.bench.suites:scenes_qs_image", "scenes i2t: 16 corruptions @5")
