@@ -187,6 +187,7 @@ def test_dataset_list_has_one_line_per_family():
     kinds = {spec.split(":")[0].split("[")[0] for spec in DATASETS}
     assert kinds == {
         "scenes",
+        "scenes-cir",
         "coco",
         "flickr",
         "karpathy",

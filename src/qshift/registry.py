@@ -185,6 +185,12 @@ _encoder(
     "open_clip model from a local checkpoint (needs qshift[open_clip])",
     "open_clip:<arch>:<checkpoint>",
 )
+_encoder(
+    "scenes-cir",
+    "qshift.scenes_cir.model:load_spec",
+    "the shipped scenes composed-retrieval model (scenes towers + Combiner), or its retrained weights",
+    "scenes-cir[:<weights.safetensors>]",
+)
 
 _dataset(
     "scenes",
@@ -233,6 +239,12 @@ _dataset(
     "qshift.data.qgs:load_qgs_spec",
     "ICFG-PEDES test split, relevance by person id",
     "icfg-pedes:<json>:<image_root>",
+)
+_dataset(
+    "scenes-cir",
+    "qshift.scenes_cir.dataset:load_spec",
+    "built-in composed retrieval on scenes: reference + modification -> target (train/val/test)",
+    "scenes-cir[:<split>]",
 )
 
 _dataset(
@@ -283,6 +295,18 @@ register(
     "suite", "scenes-qs-text", "qshift.bench.suites:scenes_qs_text", "scenes t2i: the paper's 15 text shifts"
 )
 register("suite", "scenes-qs", "qshift.bench.suites:scenes_qs", "scenes-qs-image and scenes-qs-text")
+register(
+    "suite",
+    "scenes-cir-image",
+    "qshift.bench.suites:scenes_cir_image",
+    "scenes-cir: 16 corruptions @5 on the reference",
+)
+register(
+    "suite",
+    "scenes-cir-text",
+    "qshift.bench.suites:scenes_cir_text",
+    "scenes-cir: 15 text shifts on the modification",
+)
 
 _task("i2t", "image queries, text gallery")
 _task("t2i", "text queries, image gallery")

@@ -36,18 +36,18 @@ class Suite:
     oracle: bool = False
 
 
-def image_cells(task: str = "i2t", severity: int = IMAGE_SEVERITY) -> Cells:
-    """The 16 image corruptions of ``task`` at ``severity``."""
+def image_cells(task: str = "i2t", severity: int = IMAGE_SEVERITY, part: str | None = None) -> Cells:
+    """The 16 image corruptions of ``task`` at ``severity`` (on one ``part`` of a composed query)."""
     from qshift.shifts import names
 
-    return tuple((task, ShiftSpec(n, severity)) for n in names("image"))
+    return tuple((task, ShiftSpec(n, severity, part)) for n in names("image"))
 
 
-def text_cells(task: str = "t2i", severity: int = TEXT_SEVERITY) -> Cells:
-    """The paper's 15 text shifts of ``task`` at ``severity``."""
+def text_cells(task: str = "t2i", severity: int = TEXT_SEVERITY, part: str | None = None) -> Cells:
+    """The paper's 15 text shifts of ``task`` at ``severity`` (on one ``part`` of a composed query)."""
     from qshift.shifts.text import PAPER_TEXT_SHIFTS
 
-    return tuple((task, ShiftSpec(n, severity)) for n in PAPER_TEXT_SHIFTS)
+    return tuple((task, ShiftSpec(n, severity, part)) for n in PAPER_TEXT_SHIFTS)
 
 
 def scenes_qs_image() -> Suite:
@@ -63,6 +63,17 @@ def scenes_qs_text() -> Suite:
 def scenes_qs() -> Suite:
     """Both scenes suites in one matrix."""
     return Suite("scenes", "scenes", image_cells() + text_cells(), {"t2i": SCENES_T2I_QUERIES}, oracle=True)
+
+
+def scenes_cir_image() -> Suite:
+    """scenes-cir: the 16 image corruptions at severity 5 on the reference image."""
+    return Suite("scenes-cir", "scenes-cir", image_cells("cir", part="image"))
+
+
+def scenes_cir_text() -> Suite:
+    """scenes-cir: the paper's 15 text shifts at severity 5 on the modification text (the
+    sentence-level ones are the benchmark's native held-out styles)."""
+    return Suite("scenes-cir", "scenes-cir", text_cells("cir", part="text"))
 
 
 def suite(name: str) -> Suite:

@@ -12,6 +12,7 @@ import importlib
 #: target → the module that adds its parser
 TARGETS: dict[str, str] = {
     "scenes": "qshift.cli.pretrain_scenes",
+    "scenes-cir": "qshift.cli.pretrain_cir",
     "combiner": "qshift.cli.pretrain_combiner",
 }
 

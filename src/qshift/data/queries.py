@@ -83,9 +83,18 @@ class QueryBatches:
             raise ValueError(f"shift {spec}: {spec.part} is not a part of {self.modality} queries")
         return spec.part
 
+    def native_key(self, spec: ShiftSpec) -> str | None:
+        """The dataset variant that renders ``spec`` natively, if any.
+
+        Variants of a single modality are keyed by the shift's name (``formal``); those of a
+        composed modality by the part they change (``text:formal``), reached by ``text:formal@5``.
+        """
+        key = f"{spec.part}:{spec.name}" if spec.part else spec.name
+        return key if key in self.native else None
+
     def check_shift(self, spec: ShiftSpec) -> None:
         """ValueError when ``spec`` cannot shift this stream's queries."""
-        if spec.is_clean or (spec.part is None and spec.name in self.native):
+        if spec.is_clean or self.native_key(spec) is not None:
             return
         part = self.shifted_part(spec)
         found = registry.modalities_of(spec.name)
@@ -97,8 +106,9 @@ class QueryBatches:
 
     def raw_item(self, index: int, spec: ShiftSpec) -> Any:
         """One query, shifted."""
-        if spec.part is None and spec.name in self.native:
-            return self.native[spec.name][index]
+        native = self.native_key(spec)
+        if native is not None:
+            return self.native[native][index]
         item = self.items[index]
         if spec.is_clean:
             return item
