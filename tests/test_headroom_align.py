@@ -15,7 +15,10 @@ from toys import ToyEncoder, toy_batches, toy_gallery
 def test_alignment_loss_by_hand():
     rows = {"a": torch.tensor([[1.0, 2.0], [3.0, 6.0]]), "b": torch.tensor([[0.0], [1.0], [2.0]])}
     current = batch_stats(rows)  # a: mean (2, 4), var (1, 4); b: mean 1, var 2/3
-    reference = {"a": (torch.tensor([1.0, 4.0]), torch.tensor([1.0, 1.0])), "b": (torch.zeros(1), torch.ones(1))}
+    reference = {
+        "a": (torch.tensor([1.0, 4.0]), torch.tensor([1.0, 1.0])),
+        "b": (torch.zeros(1), torch.ones(1)),
+    }
     want = (0.5 * (1.0 + 0.0) + 0.5 * (0.0 + 3.0)) + (1.0 + 1 / 3)
     assert float(alignment_loss(current, reference)) == pytest.approx(want, rel=1e-6)
 
@@ -25,7 +28,7 @@ def test_loss_is_zero_at_the_clean_statistics_and_positive_under_a_shift():
     (clean,) = toy_batches([48])
     stats = collect_source_stats(encoder, [clean])
     adapter = methods.build("align", encoder, toy_gallery(30), stats=stats)
-    with adapter.recorder.capture(clean):
+    with adapter.alignment.capture(clean):
         z = adapter.embed(clean)
     loss, _ = adapter.objective(z, clean, 0)
     assert float(loss.detach()) < 1e-5
@@ -45,7 +48,7 @@ def test_adapting_on_a_shifted_stream_moves_the_statistics_back():
     def loss_on(x: torch.Tensor) -> float:
         with torch.no_grad():
             adapter.embed(x)
-        return float(alignment_loss(batch_stats(adapter.recorder.rows), stats.layers))
+        return float(alignment_loss(batch_stats(adapter.alignment.recorder.rows), stats.layers))
 
     clean_floor = loss_on(toy_batches([128], seed=7)[0])  # sampling noise of a clean batch
     before = loss_on(shifted[0])
@@ -67,7 +70,7 @@ def test_without_statistics_the_first_batch_is_the_reference():
     loss, _ = adapter.objective(z, second, 0)
     assert float(loss.detach()) > 0
     adapter.reset()
-    assert adapter.reference is None
+    assert adapter.alignment.reference is None
 
 
 def test_statistics_must_describe_the_towers_layers():
@@ -76,7 +79,10 @@ def test_statistics_must_describe_the_towers_layers():
     with pytest.raises(ValueError, match=r"missing \['body.4'\]"):
         methods.build("align", ToyEncoder(), toy_gallery(30), stats=wrong)
     narrow = SourceStats(
-        stats.embedding_mean, stats.embedding_var, {**stats.layers, "body.4": (torch.zeros(3), torch.ones(3))}, 8
+        stats.embedding_mean,
+        stats.embedding_var,
+        {**stats.layers, "body.4": (torch.zeros(3), torch.ones(3))},
+        8,
     )
     adapter = methods.build("align", ToyEncoder(), toy_gallery(30), stats=narrow)
     with pytest.raises(ValueError, match="layer 'body.4' have 3 features, the layer outputs 8"):

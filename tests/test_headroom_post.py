@@ -112,7 +112,9 @@ def test_dbnorm_dynamic_rule_uses_each_banks_activation_set():
 def test_reset_and_checkpoint_of_stacked_transforms(one_thread):
     stats = stats_with_mean(torch.full((8,), 0.1))
     batches = toy_batches([16] * 6)
-    adapter = methods.build("tcr", ToyEncoder(), toy_gallery(40), lr=1e-2, post="recenter,qbnorm", stats=stats)
+    adapter = methods.build(
+        "tcr", ToyEncoder(), toy_gallery(40), lr=1e-2, post="recenter,qbnorm", stats=stats
+    )
     first = [adapter(x) for x in batches]
     adapter.reset()
     again = [adapter(x) for x in batches]
@@ -122,7 +124,9 @@ def test_reset_and_checkpoint_of_stacked_transforms(one_thread):
     for x in batches[:3]:
         adapter(x)
     state = adapter.state_dict()
-    resumed = methods.build("tcr", ToyEncoder(), toy_gallery(40), lr=1e-2, post="recenter,qbnorm", stats=stats)
+    resumed = methods.build(
+        "tcr", ToyEncoder(), toy_gallery(40), lr=1e-2, post="recenter,qbnorm", stats=stats
+    )
     resumed.load_state_dict(state)
     for x, want in zip(batches[3:], first[3:], strict=True):
         torch.testing.assert_close(resumed(x), want, atol=1e-6, rtol=0)

@@ -24,7 +24,9 @@ def test_collected_stats_equal_a_direct_computation_over_all_batches():
     out = encoder(x)
     assert set(stats.layers) == {"body.1", "body.4"}
     torch.testing.assert_close(stats.layers["body.1"][0], hidden.mean(dim=0), atol=1e-6, rtol=0)
-    torch.testing.assert_close(stats.layers["body.1"][1], hidden.var(dim=0, unbiased=False), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        stats.layers["body.1"][1], hidden.var(dim=0, unbiased=False), atol=1e-6, rtol=0
+    )
     torch.testing.assert_close(stats.layers["body.4"][1], out.var(dim=0, unbiased=False), atol=1e-6, rtol=0)
     z = nn.functional.normalize(out, dim=-1)
     torch.testing.assert_close(stats.embedding_mean, z.mean(dim=0), atol=1e-6, rtol=0)
