@@ -28,7 +28,7 @@ def test_loss_is_zero_at_the_clean_statistics_and_positive_under_a_shift():
     (clean,) = toy_batches([48])
     stats = collect_source_stats(encoder, [clean])
     adapter = methods.build("align", encoder, toy_gallery(30), stats=stats)
-    with adapter.recorder.capture(clean):
+    with adapter.alignment.capture(clean):
         z = adapter.embed(clean)
     loss, _ = adapter.objective(z, clean, 0)
     assert float(loss.detach()) < 1e-5
@@ -48,7 +48,7 @@ def test_adapting_on_a_shifted_stream_moves_the_statistics_back():
     def loss_on(x: torch.Tensor) -> float:
         with torch.no_grad():
             adapter.embed(x)
-        return float(alignment_loss(batch_stats(adapter.recorder.rows), stats.layers))
+        return float(alignment_loss(batch_stats(adapter.alignment.recorder.rows), stats.layers))
 
     clean_floor = loss_on(toy_batches([128], seed=7)[0])  # sampling noise of a clean batch
     before = loss_on(shifted[0])
@@ -70,7 +70,7 @@ def test_without_statistics_the_first_batch_is_the_reference():
     loss, _ = adapter.objective(z, second, 0)
     assert float(loss.detach()) > 0
     adapter.reset()
-    assert adapter.reference is None
+    assert adapter.alignment.reference is None
 
 
 def test_statistics_must_describe_the_towers_layers():

@@ -17,12 +17,15 @@ then only keeps a drifting stream where it started and corrects nothing of the f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
+from torch import nn
 
 from qshift.methods.base import Adapter, Objective
-from qshift.methods.source_stats import LayerRecorder
+from qshift.methods.source_stats import LayerRecorder, SourceStats
 
 LayerStats = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
@@ -46,6 +49,50 @@ def alignment_loss(current: LayerStats, reference: LayerStats) -> torch.Tensor:
     return torch.stack(losses).sum()
 
 
+class StatsAlignment:
+    """The alignment term of a tower: records its layers' outputs and compares them with a reference.
+
+    The reference is the stored clean statistics, or without them the first batch after
+    :meth:`reset`.
+    """
+
+    def __init__(self, tower: nn.Module, stats: SourceStats | None):
+        self.recorder = LayerRecorder(tower)
+        self.stats = stats
+        if stats is not None:
+            missing = sorted(set(self.recorder.layers) - set(stats.layers))
+            extra = sorted(set(stats.layers) - set(self.recorder.layers))
+            if missing or extra:
+                raise ValueError(
+                    "source statistics do not match the query tower's normalisation layers: "
+                    f"missing {missing[:3]}, not in the tower {extra[:3]}"
+                )
+        self.reset()
+
+    @contextmanager
+    def capture(self, batch: Any) -> Iterator[None]:
+        """Record the layer outputs of the forwards run inside this block."""
+        with self.recorder.capture(batch):
+            yield
+
+    def loss(self) -> torch.Tensor:
+        """The alignment loss of the last captured forward (0 on the batch that sets the reference)."""
+        current = batch_stats(self.recorder.rows)
+        if self.reference is None:
+            self.reference = {name: (m.detach(), v.detach()) for name, (m, v) in current.items()}
+        return alignment_loss(current, self.reference)
+
+    def reset(self) -> None:
+        self.reference: LayerStats | None = self.stats.layers if self.stats is not None else None
+
+    def state(self) -> dict[str, Any]:
+        return {"reference": None if self.stats is not None else self.reference}
+
+    def load(self, state: dict[str, Any]) -> None:
+        if self.stats is None:
+            self.reference = state["reference"]
+
+
 class Align(Adapter):
     """Match each normalisation layer's batch statistics to the clean ones (module docstring)."""
 
@@ -53,34 +100,20 @@ class Align(Adapter):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.recorder = LayerRecorder(self.encoder)
-        if self.stats is not None:
-            missing = sorted(set(self.recorder.layers) - set(self.stats.layers))
-            extra = sorted(set(self.stats.layers) - set(self.recorder.layers))
-            if missing or extra:
-                raise ValueError(
-                    "source statistics do not match the query tower's normalisation layers: "
-                    f"missing {missing[:3]}, not in the tower {extra[:3]}"
-                )
-        self.reset_state()
+        self.alignment = StatsAlignment(self.encoder, self.stats)
 
     def embed(self, batch: Any) -> torch.Tensor:
-        with self.recorder.capture(batch):
+        with self.alignment.capture(batch):
             return super().embed(batch)
 
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
-        scores = self.gallery.scores(z).detach()
-        current = batch_stats(self.recorder.rows)
-        if self.reference is None:  # no stored statistics: the first batch is the reference
-            self.reference = {name: (m.detach(), v.detach()) for name, (m, v) in current.items()}
-        return alignment_loss(current, self.reference), scores
+        return self.alignment.loss(), self.gallery.scores(z).detach()
 
     def reset_state(self) -> None:
-        self.reference: LayerStats | None = self.stats.layers if self.stats is not None else None
+        self.alignment.reset()
 
     def extra_state(self) -> dict[str, Any]:
-        return {"reference": None if self.stats is not None else self.reference}
+        return self.alignment.state()
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        if self.stats is None:
-            self.reference = state["reference"]
+        self.alignment.load(state)
