@@ -14,7 +14,9 @@ from toys import ToyEncoder, toy_batches, toy_gallery
 
 def test_alignment_loss_by_hand():
     rows = {"a": torch.tensor([[1.0, 2.0], [3.0, 6.0]]), "b": torch.tensor([[0.0], [1.0], [2.0]])}
-    current = batch_stats(rows)  # a: mean (2, 4), var (1, 4); b: mean 1, var 2/3
+    current = batch_stats(
+        rows, {name: r.shape[1] for name, r in rows.items()}
+    )  # a: mean (2, 4), var (1, 4); b: mean 1, var 2/3
     reference = {
         "a": (torch.tensor([1.0, 4.0]), torch.tensor([1.0, 1.0])),
         "b": (torch.zeros(1), torch.ones(1)),
@@ -48,7 +50,11 @@ def test_adapting_on_a_shifted_stream_moves_the_statistics_back():
     def loss_on(x: torch.Tensor) -> float:
         with torch.no_grad():
             adapter.embed(x)
-        return float(alignment_loss(batch_stats(adapter.alignment.recorder.rows), stats.layers))
+        return float(
+            alignment_loss(
+                batch_stats(adapter.alignment.recorder.rows, adapter.alignment.widths), stats.layers
+            )
+        )
 
     clean_floor = loss_on(toy_batches([128], seed=7)[0])  # sampling noise of a clean batch
     before = loss_on(shifted[0])

@@ -24,15 +24,37 @@ from typing import Any
 import torch
 from torch import nn
 
+from qshift import collective
 from qshift.methods.base import Adapter, Objective
 from qshift.methods.source_stats import LayerRecorder, SourceStats
 
 LayerStats = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
-def batch_stats(rows: dict[str, torch.Tensor]) -> LayerStats:
-    """Per-feature mean and (biased) variance of each layer's rows."""
-    return {name: (r.float().mean(dim=0), r.float().var(dim=0, unbiased=False)) for name, r in rows.items()}
+def batch_stats(rows: dict[str, torch.Tensor], widths: dict[str, int]) -> LayerStats:
+    """Per-feature mean and (biased) variance of each layer's rows over the *global* batch.
+
+    Under torchrun every rank holds the rows of its share of the batch (none for an empty
+    share): the per-rank sums (count, Σx, Σx²) are all-gathered with gradient, so every rank
+    computes the same statistics and each rank's rows get their part of the gradient. In one
+    process this is the plain mean and variance of the rows.
+    """
+    world = collective.world()
+    out: LayerStats = {}
+    for name, width in widths.items():
+        local = rows.get(name)
+        if local is None:  # this rank ran no query of the batch
+            sums = torch.zeros(1, 2 * width + 1, dtype=torch.float64, requires_grad=torch.is_grad_enabled())
+        else:
+            x = local.double()
+            count = x.new_full((1,), float(len(x)))
+            sums = torch.cat([count, x.sum(dim=0), (x * x).sum(dim=0)])[None]
+        total = collective.gather_rows_with_grad(sums, [1] * world.size).sum(dim=0)
+        count = total[0].clamp_min(1.0)
+        mean = total[1 : width + 1] / count
+        var = (total[width + 1 :] / count - mean * mean).clamp_min(0.0)
+        out[name] = (mean.float(), var.float())
+    return out
 
 
 def alignment_loss(current: LayerStats, reference: LayerStats) -> torch.Tensor:
@@ -58,6 +80,11 @@ class StatsAlignment:
 
     def __init__(self, tower: nn.Module, stats: SourceStats | None):
         self.recorder = LayerRecorder(tower)
+        #: features per layer (the width of an empty share's zero sums)
+        self.widths = {
+            name: int(next(module.parameters(recurse=False)).shape[0])
+            for name, module in self.recorder.layers.items()
+        }
         self.stats = stats
         if stats is not None:
             missing = sorted(set(self.recorder.layers) - set(stats.layers))
@@ -77,7 +104,7 @@ class StatsAlignment:
 
     def loss(self) -> torch.Tensor:
         """The alignment loss of the last captured forward (0 on the batch that sets the reference)."""
-        current = batch_stats(self.recorder.rows)
+        current = batch_stats(self.recorder.rows, self.widths)
         if self.reference is None:
             self.reference = {name: (m.detach(), v.detach()) for name, (m, v) in current.items()}
         return alignment_loss(current, self.reference)
@@ -103,7 +130,7 @@ class Align(Adapter):
         self.alignment = StatsAlignment(self.encoder, self.stats)
 
     def embed(self, batch: Any) -> torch.Tensor:
-        with self.alignment.capture(batch):
+        with self.alignment.capture(self.local_share(batch)):
             return super().embed(batch)
 
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:

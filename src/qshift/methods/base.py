@@ -279,6 +279,13 @@ class Adapter:
         finally:
             self.gallery = full
 
+    def local_share(self, batch: Any) -> Any:
+        """The rows of ``batch`` this rank's encoder runs on (all of them in a single process)."""
+        if not self.world.active:
+            return batch
+        start, stop = self.world.shard(batch_length(batch))
+        return collective.slice_batch(batch, start, stop)
+
     def embed(self, batch: Any) -> torch.Tensor:
         """Normalised (B, d) query embeddings from the encoder, checked against the gallery.
 
