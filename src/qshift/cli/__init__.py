@@ -19,6 +19,7 @@ COMMANDS = (
     "qshift.cli.demo",
     "qshift.cli.shift",
     "qshift.cli.pretrain",
+    "qshift.cli.pretrain_av",
     "qshift.cli.reproduce",
     "qshift.cli.list",
 )
