@@ -175,6 +175,12 @@ _encoder(
     "open_clip model from a local checkpoint (needs qshift[open_clip])",
     "open_clip:<arch>:<checkpoint>",
 )
+_encoder(
+    "scenes-av",
+    "qshift.scenes_av.model:load_spec",
+    "the shipped scenes-av video–audio model, or weights written by `qshift pretrain-scenes-av`",
+    "scenes-av[:<weights.safetensors>]",
+)
 
 _dataset(
     "scenes",
@@ -224,12 +230,20 @@ _dataset(
     "ICFG-PEDES test split, relevance by person id",
     "icfg-pedes:<json>:<image_root>",
 )
+_dataset(
+    "scenes-av",
+    "qshift.scenes_av.dataset:load_spec",
+    "built-in procedural clips with their soundtracks, a2v/v2a (splits train/val/test; default test)",
+    "scenes-av[:<split>]",
+)
 
 register("suite", "scenes-qs-image", "qshift.bench.suites:scenes_qs_image", "scenes i2t: 16 corruptions @5")
 register(
     "suite", "scenes-qs-text", "qshift.bench.suites:scenes_qs_text", "scenes t2i: the paper's 15 text shifts"
 )
 register("suite", "scenes-qs", "qshift.bench.suites:scenes_qs", "scenes-qs-image and scenes-qs-text")
+register("suite", "scenes-av-audio", "qshift.bench.suites:scenes_av_audio", "scenes-av a2v: audio shifts @5")
+register("suite", "scenes-av-video", "qshift.bench.suites:scenes_av_video", "scenes-av v2a: video shifts @5")
 
 _task("i2t", "image queries, text gallery")
 _task("t2i", "text queries, image gallery")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qshift.cli.common import add_command, parse_hparams
 from qshift.errors import UsageError
+from qshift.tasks import task_names
 from qshift.utils.io import write_json
 
 METRIC_COLUMNS = (
@@ -37,7 +38,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset", required=True, help="dataset spec: scenes, coco:<root>, karpathy:<json>:<root>, …"
     )
-    parser.add_argument("--direction", choices=("i2t", "t2i"), required=True)
+    parser.add_argument("--direction", choices=task_names(), required=True, help="task: i2t, t2i, a2v, …")
     parser.add_argument("--shift", default="none", help="NAME@SEVERITY (e.g. gaussian_noise@5) or none")
     parser.add_argument("--method", default="tcr", help="adaptation method (qshift list)")
     parser.add_argument("--batch-size", type=int, default=64)
