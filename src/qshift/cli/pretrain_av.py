@@ -21,6 +21,7 @@ def _run(args: argparse.Namespace) -> int:
         precision=args.precision,
         augment=not args.no_augment,
         clean_fraction=args.clean_fraction,
+        aux_weight=args.aux_weight,
         workers=args.workers,
         seed=args.seed,
     )
@@ -56,6 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=TrainConfig.clean_fraction,
         help="share of training clips left unaugmented",
+    )
+    p.add_argument(
+        "--aux-weight",
+        type=float,
+        default=TrainConfig.aux_weight,
+        help="weight of the training-only attribute heads (0: contrastive only)",
     )
     p.add_argument(
         "--workers",

@@ -37,6 +37,7 @@ class AVConfig:
     frames: int = 8
     frame: ViTConfig = FRAME_VIT
     temporal_depth: int = 1
+    temporal_heads: int = 4
     audio: AudioConfig = field(default_factory=AudioConfig)
     mel: MelConfig = field(default_factory=MelConfig)
     embed_dim: int = 128
@@ -46,6 +47,7 @@ class AVConfig:
             "frames": self.frames,
             "frame": self.frame.to_dict(),
             "temporal_depth": self.temporal_depth,
+            "temporal_heads": self.temporal_heads,
             "audio": self.audio.to_dict(),
             "mel": self.mel.to_dict(),
             "embed_dim": self.embed_dim,
@@ -54,7 +56,7 @@ class AVConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AVConfig:
         """Build from a JSON mapping; unknown or missing keys are an error naming them."""
-        expected = {"frames", "frame", "temporal_depth", "audio", "mel", "embed_dim"}
+        expected = {"frames", "frame", "temporal_depth", "temporal_heads", "audio", "mel", "embed_dim"}
         if set(data) != expected:
             raise ValueError(
                 f"scenes-av config fields: missing {sorted(expected - set(data))}, "
@@ -64,6 +66,7 @@ class AVConfig:
             frames=int(data["frames"]),
             frame=ViTConfig.from_dict(data["frame"]),
             temporal_depth=int(data["temporal_depth"]),
+            temporal_heads=int(data["temporal_heads"]),
             audio=AudioConfig.from_dict(data["audio"]),
             mel=MelConfig.from_dict(data["mel"]),
             embed_dim=int(data["embed_dim"]),
@@ -86,7 +89,7 @@ class SceneAVEncoder(RetrievalModel):
         self.config = config or AVConfig()
         cfg = self.config
         self.dim = cfg.embed_dim
-        self.video = VideoTower(cfg.frame, cfg.frames, cfg.temporal_depth, cfg.embed_dim)
+        self.video = VideoTower(cfg.frame, cfg.frames, cfg.temporal_depth, cfg.temporal_heads, cfg.embed_dim)
         self.audio = AudioTower(cfg.audio, cfg.mel, cfg.embed_dim)
         self.apply(init_weights)
         self.log_mel = LogMel(cfg.mel)

@@ -27,7 +27,9 @@ from tqdm.auto import tqdm
 
 from qshift.data.base import RetrievalDataset
 from qshift.scenes_av.augment import augment_audio, augment_video
+from qshift.scenes_av.clips import make_clip
 from qshift.scenes_av.dataset import clip_audio, clip_video
+from qshift.scenes_av.labels import NUM_LABELS, attribute_labels
 from qshift.scenes_av.model import AVConfig, SceneAVEncoder, save_scenes_av_model
 
 PRECISIONS = ("bf16", "fp32")
@@ -37,16 +39,18 @@ PRECISIONS = ("bf16", "fp32")
 class TrainConfig:
     """Hyper-parameters of :func:`pretrain_scenes_av` (recorded in the weights' JSON)."""
 
-    steps: int = 600
+    steps: int = 1800
     batch_size: int = 64
-    train_clips: int = 8000
-    lr: float = 5e-4
+    train_clips: int = 12000
+    lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: float = 0.05
     temperature: float = 0.07
     precision: str = "bf16"
     augment: bool = True
     clean_fraction: float = 0.3
+    #: weight of the attribute heads' loss (0: contrastive only)
+    aux_weight: float = 0.0
     workers: int = 2
     seed: int = 0
 
@@ -66,16 +70,21 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"workers and seed must be >= 0 and lr > 0, got {cfg.workers}, {cfg.seed}, {cfg.lr}")
 
 
-def _make_chunk(job: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Clips ``start … stop − 1`` of the train split: (n, T, S, S, 3) uint8 and (n, N) float16."""
+Pool = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _make_chunk(job: tuple[int, int, int]) -> Pool:
+    """Clips ``start … stop − 1`` of the train split: (n, T, S, S, 3) uint8 frames, (n, N) float16
+    soundtracks and (n, NUM_LABELS) float32 attribute labels."""
     start, stop, seed = job
     video = np.stack([clip_video("train", i, seed) for i in range(start, stop)])
     audio = np.stack([clip_audio("train", i, seed) for i in range(start, stop)]).astype(np.float16)
-    return video, audio
+    labels = np.stack([attribute_labels(make_clip("train", i, seed)) for i in range(start, stop)])
+    return video, audio, labels
 
 
-def make_pool(count: int, seed: int, workers: int, chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``count`` training clips (video, audio), made by ``workers`` processes (0: here)."""
+def make_pool(count: int, seed: int, workers: int, chunk: int = 250) -> Pool:
+    """The first ``count`` training clips (video, audio, labels), made by ``workers`` processes (0: here)."""
     jobs = [(s, min(s + chunk, count), seed) for s in range(0, count, chunk)]
     if workers:
         # spawn, not fork: forking after torch's threads exist can deadlock a worker
@@ -83,7 +92,21 @@ def make_pool(count: int, seed: int, workers: int, chunk: int = 250) -> tuple[np
             parts = pool.map(_make_chunk, jobs)
     else:
         parts = [_make_chunk(job) for job in jobs]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))  # type: ignore[return-value]
+
+
+class AttributeHeads(nn.Module):
+    """One linear head per tower predicting the clip's attribute labels (training only, not shipped)."""
+
+    def __init__(self, video_width: int, audio_width: int):
+        super().__init__()
+        self.video = nn.Linear(video_width, NUM_LABELS)
+        self.audio = nn.Linear(audio_width, NUM_LABELS)
+
+    def loss(self, video: torch.Tensor, audio: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean binary cross-entropy of both heads."""
+        bce = F.binary_cross_entropy_with_logits
+        return (bce(self.video(video), labels) + bce(self.audio(audio), labels)) / 2
 
 
 def clip_loss(video: torch.Tensor, audio: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
@@ -118,6 +141,12 @@ def _batches(cfg: TrainConfig, steps: int) -> list[np.ndarray]:
     return [order[s * cfg.batch_size : (s + 1) * cfg.batch_size] for s in range(steps)]
 
 
+def _tenths(values: list[float]) -> list[float]:
+    """Means of ``values`` over each tenth of their length (rounded)."""
+    tenth = max(1, len(values) // 10)
+    return [round(float(np.mean(values[i : i + tenth])), 3) for i in range(0, len(values), tenth)]
+
+
 def _cpu_minutes() -> float:
     """CPU minutes (user + system) of this process and its finished children so far."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -136,14 +165,16 @@ def pretrain_scenes_av(
     check_config(cfg)
     torch.manual_seed(cfg.seed)
     start = time.monotonic()
-    video_pool, audio_pool = make_pool(cfg.train_clips, cfg.seed, cfg.workers)
+    video_pool, audio_pool, label_pool = make_pool(cfg.train_clips, cfg.seed, cfg.workers)
     pool_minutes = (time.monotonic() - start) / 60
     encoder = SceneAVEncoder(model).train()
+    heads = AttributeHeads(encoder.config.frame.out_dim, encoder.config.audio.width)
     logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)))
-    opt = _optimizer(encoder, [logit_scale], cfg)
+    opt = _optimizer(nn.ModuleList([encoder, heads]), [logit_scale], cfg)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     rng = np.random.default_rng([cfg.seed, 12])
     losses: list[float] = []
+    aux_losses: list[float] = []
     bar = tqdm(_batches(cfg, cfg.steps), desc="pretrain scenes-av", disable=not progress)
     for step, idx in enumerate(bar):
         for group in opt.param_groups:
@@ -155,8 +186,11 @@ def pretrain_scenes_av(
             video = augment_video(video, cfg.clean_fraction, rng)
             waves = augment_audio(waves, cfg.clean_fraction, rng)
         with autocast:
-            v, a = encoder.video(video), encoder.audio(encoder.log_mel(list(waves)))
-        loss = clip_loss(v.float(), a.float(), logit_scale)
+            v, a = encoder.video.features(video), encoder.audio.features(encoder.log_mel(list(waves)))
+        v, a = v.float(), a.float()
+        contrastive = clip_loss(encoder.video.proj(v), encoder.audio.proj(a), logit_scale)
+        aux = heads.loss(v, a, torch.from_numpy(label_pool[rows])) if cfg.aux_weight else torch.zeros(())
+        loss = contrastive + cfg.aux_weight * aux
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"pretraining diverged: the loss is {loss.item()} at step {step} (seed {cfg.seed}); "
@@ -167,13 +201,14 @@ def pretrain_scenes_av(
         opt.step()
         with torch.no_grad():
             logit_scale.clamp_(0, math.log(100))
-        losses.append(loss.item())
+        losses.append(contrastive.item())
+        aux_losses.append(aux.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}", T=f"{1 / logit_scale.exp().item():.3f}", refresh=False)
-    tenth = max(1, len(losses) // 10)
     train: dict[str, Any] = {
         **asdict(cfg),
-        # mean loss over each tenth of training
-        "loss_curve": [round(float(np.mean(losses[i : i + tenth])), 3) for i in range(0, len(losses), tenth)],
+        # mean contrastive and attribute losses over each tenth of training
+        "loss_curve": _tenths(losses),
+        "aux_curve": _tenths(aux_losses),
         "temperature_learned": round(1 / logit_scale.exp().item(), 5),
         "pool_minutes": round(pool_minutes, 2),
         "wall_minutes": round((time.monotonic() - start) / 60, 2),

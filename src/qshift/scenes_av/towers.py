@@ -4,9 +4,10 @@
   stem, contrast and opponent input normalisation, pre-norm blocks, final LayerNorm), then a
   temporal transformer over the frame embeddings with learned frame positions, a LayerNorm,
   the mean over frames and a projection into the shared space.
-- :class:`AudioTower`: a spectrogram transformer: the ViT's conv stem on the one-channel
-  log-mel image (patches of ``patch`` mel bands × ``patch`` time frames), learned positions,
-  pre-norm blocks, mean pooling, a LayerNorm and a projection.
+- :class:`AudioTower`: a spectrogram transformer over time slices: every ``slice`` consecutive
+  frames of the log-mel spectrogram (all mel bands) make one token through a linear embedding,
+  then learned positions, pre-norm blocks, mean pooling, a LayerNorm and a projection. A slice
+  token sees the whole spectrum at once, so a pitch (a colour) is one linear read-out away.
 
 Every normalisation is an ``nn.LayerNorm``, as in the image tower, so that norm-based
 test-time adaptation finds the same kind of parameters in both query towers.
@@ -20,12 +21,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from qshift.encoders.vit import Block, ViT, ViTConfig, conv_stem
+from qshift.encoders.vit import Block, ViT, ViTConfig
 from qshift.scenes_av.features import MelConfig
 
 #: the per-frame ViT: the scenes architecture at 64 px with 16-px tokens (4×4 per frame),
 #: narrower and shallower (eight frames a clip; docs/scenes-av.md)
-FRAME_VIT = ViTConfig(image_size=64, patch_size=16, width=128, depth=3, heads=4, out_dim=128)
+FRAME_VIT = ViTConfig(image_size=32, patch_size=8, width=96, depth=2, heads=3, out_dim=128)
 
 
 def init_weights(module: nn.Module) -> None:
@@ -50,7 +51,8 @@ def init_weights(module: nn.Module) -> None:
 class AudioConfig:
     """Architecture of :class:`AudioTower`."""
 
-    patch_size: int = 8
+    #: spectrogram frames per token (16 ms each at the default hop)
+    slice: int = 4
     width: int = 128
     depth: int = 3
     heads: int = 4
@@ -70,13 +72,15 @@ class AudioConfig:
 class VideoTower(nn.Module):
     """(B, T, C, S, S) standardised frames → (B, out_dim) clip embeddings."""
 
-    def __init__(self, frame: ViTConfig, frames: int, temporal_depth: int, out_dim: int):
+    def __init__(self, frame: ViTConfig, frames: int, temporal_depth: int, temporal_heads: int, out_dim: int):
         super().__init__()
         self.frames = frames
         self.frame = ViT(frame)
         width = frame.out_dim
         self.time_embed = nn.Parameter(torch.randn(1, frames, width) * 0.02)
-        self.blocks = nn.ModuleList(Block(width, frame.heads, frame.mlp_ratio) for _ in range(temporal_depth))
+        if width % temporal_heads:
+            raise ValueError(f"frame out_dim {width} is not divisible by temporal_heads {temporal_heads}")
+        self.blocks = nn.ModuleList(Block(width, temporal_heads, frame.mlp_ratio) for _ in range(temporal_depth))
         self.ln_post = nn.LayerNorm(width)
         self.proj = nn.Linear(width, out_dim, bias=False)
 
@@ -87,11 +91,15 @@ class VideoTower(nn.Module):
             raise ValueError(f"the video tower takes clips of {self.frames} frames, got {t}")
         return self.frame(clips.flatten(0, 1)).view(b, t, -1)
 
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+    def features(self, clips: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, S, S) → (B, width): the pooled clip features before the projection."""
         x = self.frame_embeddings(clips) + self.time_embed
         for block in self.blocks:
             x = block(x)
-        return self.proj(self.ln_post(x).mean(dim=1))
+        return self.ln_post(x).mean(dim=1)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.features(clips))
 
 
 class AudioTower(nn.Module):
@@ -99,22 +107,24 @@ class AudioTower(nn.Module):
 
     def __init__(self, cfg: AudioConfig, mel: MelConfig, out_dim: int):
         super().__init__()
-        for side, name in ((mel.n_mels, "n_mels"), (mel.frames, "frames")):
-            if side % cfg.patch_size:
-                raise ValueError(
-                    f"mel {name} {side} is not a multiple of the audio patch size {cfg.patch_size}"
-                )
-        tokens = (mel.n_mels // cfg.patch_size) * (mel.frames // cfg.patch_size)
-        self.patch_embed = conv_stem(cfg.width, cfg.patch_size, in_channels=1)
-        self.pos_embed = nn.Parameter(torch.randn(1, tokens, cfg.width) * 0.02)
+        if mel.frames % cfg.slice:
+            raise ValueError(f"mel frames {mel.frames} are not a multiple of the audio slice {cfg.slice}")
+        self.slice = cfg.slice
+        self.embed = nn.Linear(mel.n_mels * cfg.slice, cfg.width)
+        self.pos_embed = nn.Parameter(torch.randn(1, mel.frames // cfg.slice, cfg.width) * 0.02)
         self.ln_pre = nn.LayerNorm(cfg.width)
         self.blocks = nn.ModuleList(Block(cfg.width, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.ln_post = nn.LayerNorm(cfg.width)
         self.proj = nn.Linear(cfg.width, out_dim, bias=False)
 
-    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(spectrograms).flatten(2).transpose(1, 2)
-        x = self.ln_pre(x + self.pos_embed)
+    def features(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        """(B, 1, n_mels, frames) → (B, width): the pooled features before the projection."""
+        b, _, mels, frames = spectrograms.shape
+        slices = spectrograms[:, 0].transpose(1, 2).reshape(b, frames // self.slice, self.slice * mels)
+        x = self.ln_pre(self.embed(slices) + self.pos_embed)
         for block in self.blocks:
             x = block(x)
-        return self.proj(self.ln_post(x.mean(dim=1)))
+        return self.ln_post(x.mean(dim=1))
+
+    def forward(self, spectrograms: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.features(spectrograms))
