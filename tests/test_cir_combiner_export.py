@@ -24,6 +24,7 @@ from qshift.utils.seeds import item_seed
 #: tiny models run fastest on one thread, the more so on a loaded machine
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+
 @pytest.fixture(scope="module")
 def fiq(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("fiq")

@@ -75,6 +75,8 @@ def test_qshift_list_shows_every_kind_from_the_registry(capsys):
     assert kinds == {"method", "encoder", "dataset", "suite", "task", "shift"}
     assert any(line.startswith("shift") and "audio:rain" in line for line in lines)
     assert any(line.startswith("encoder") and "hf:<dir-or-hub-id>" in line for line in lines)
+
+
 def test_qshift_list_imports_no_model_method_or_pretraining_code():
     probe = (
         "import sys; from qshift.cli import main; main(['list']); "

@@ -223,5 +223,3 @@ def local_share(items: Sequence[Any]) -> ItemSlice:
     """This rank's contiguous share of ``items`` (all of them in a single process)."""
     start, stop = world().shard(len(items))
     return ItemSlice(items, start, stop)
-
-

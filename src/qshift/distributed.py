@@ -127,9 +127,7 @@ def torchrun_session(init_method: str = "env://") -> Iterator[World]:
             dist.destroy_process_group()
 
 
-def prepared_batches(
-    queries: QueryBatches, plan: StreamPlan
-) -> Iterator[tuple[PlannedBatch, Any, Any]]:
+def prepared_batches(queries: QueryBatches, plan: StreamPlan) -> Iterator[tuple[PlannedBatch, Any, Any]]:
     """:meth:`QueryBatches.iterate` with every rank preparing only its share of each batch.
 
     Images (and other untokenised items): each rank loads, shifts and preprocesses its share,

@@ -191,6 +191,12 @@ _encoder(
     "the shipped scenes composed-retrieval model (scenes towers + Combiner), or its retrained weights",
     "scenes-cir[:<weights.safetensors>]",
 )
+_encoder(
+    "scenes-av",
+    "qshift.scenes_av.model:load_spec",
+    "the shipped scenes-av video–audio model, or weights written by `qshift pretrain scenes-av`",
+    "scenes-av[:<weights.safetensors>]",
+)
 
 _dataset(
     "scenes",
@@ -289,6 +295,12 @@ _dataset(
     "CIRCO (cir; default val) over COCO 2017 unlabeled: mAP@5/10/25/50",
     "circo:<root>[:<split>]",
 )
+_dataset(
+    "scenes-av",
+    "qshift.scenes_av.dataset:load_spec",
+    "built-in procedural clips with their soundtracks, a2v/v2a (splits train/val/test; default test)",
+    "scenes-av[:<split>]",
+)
 
 register("suite", "scenes-qs-image", "qshift.bench.suites:scenes_qs_image", "scenes i2t: 16 corruptions @5")
 register(
@@ -307,6 +319,8 @@ register(
     "qshift.bench.suites:scenes_cir_text",
     "scenes-cir: 15 text shifts on the modification",
 )
+register("suite", "scenes-av-audio", "qshift.bench.suites:scenes_av_audio", "scenes-av a2v: audio shifts @5")
+register("suite", "scenes-av-video", "qshift.bench.suites:scenes_av_video", "scenes-av v2a: video shifts @5")
 
 _task("i2t", "image queries, text gallery")
 _task("t2i", "text queries, image gallery")

@@ -1,9 +1,10 @@
-"""Scenario streams for ``qshift bench --scenario``: diverse, continual and gradual shift.
+"""Scenario streams for ``qshift bench --scenario``: diverse, continual, gradual and temporal shift.
 
 A scenario is a long stream over the whole shift family of one direction (the 16 image
-corruptions for i2t, the paper's 15 text shifts for t2i) with clean probe batches interleaved
-every ``probe_every`` batches. Probes are scored by the adapted model and by the source model
-and never adapted on, so ``forgetting = source probe R@1 − adapted probe R@1``.
+corruptions for i2t, the paper's 15 text shifts for t2i), or for ``temporal`` a drift of video
+queries, with clean probe batches interleaved every ``probe_every`` batches. Probes are scored
+by the adapted model and by the source model and never adapted on, so
+``forgetting = source probe R@1 − adapted probe R@1``.
 
 - ``diverse``: every query draws its shift and a severity in 3–5 at random
   (:func:`~qshift.shifts.streams.mixed`); one pass over the queries per shift, so the stream
@@ -12,6 +13,10 @@ and never adapted on, so ``forgetting = source probe R@1 − adapted probe R@1``
   reset (:func:`~qshift.shifts.streams.continual`).
 - ``gradual``: each shift in turn at severity 1→5→1, one batch per level (the levels of
   :func:`~qshift.shifts.streams.gradual`, all shifts drawing from one index generator).
+- ``temporal``: the temporal-sequence query shift of video queries (tasks whose queries are
+  video, e.g. v2a): the clips drift from clean through Gaussian noise rising from severity 1 to
+  5 into motion blur rising from 1 to 5, one pass over the queries per stage, no reset
+  (:data:`TEMPORAL_STAGES`).
 
 Every (scenario, direction, method, seed, hparams) is one row of ``results.jsonl``, resumable
 like the shift bench; its ``shift`` field is the stream label (``"continual×3"``, plus
@@ -39,7 +44,7 @@ from qshift.shifts import streams
 from qshift.shifts.spec import ShiftSpec
 from qshift.tasks import get_task
 
-SCENARIOS = ("diverse", "continual", "gradual")
+SCENARIOS = ("diverse", "continual", "gradual", "temporal")
 DEFAULT_ROUNDS = 3
 DEFAULT_PROBE_EVERY = 4
 #: queries per run when --i2t-queries / --t2i-queries is not given: 4 batches of 64 per shift,
@@ -48,6 +53,12 @@ SCENARIO_QUERIES = 256
 DIVERSE_SEVERITIES = (3, 4, 5)
 CONTINUAL_SEVERITY = 5
 GRADUAL_SEVERITIES = (1, 2, 3, 4, 5, 4, 3, 2, 1)
+#: the temporal drift of video queries: clean, then noise, then blur, each rising in severity
+TEMPORAL_STAGES = (
+    ShiftSpec("none"),
+    *(ShiftSpec("gaussian_noise", s) for s in range(1, 6)),
+    *(ShiftSpec("motion_blur", s) for s in range(1, 6)),
+)
 
 
 def scenario_shifts(direction: str) -> tuple[str, ...]:
@@ -74,6 +85,10 @@ class Scenario:
 
     def base_plan(self, n: int, batch_size: int, seed: int) -> streams.StreamPlan:
         """The adapted batches alone, without probes."""
+        if self.name == "temporal":
+            plan = streams.continual(n, TEMPORAL_STAGES, batch_size, seed)
+            plan.name = "temporal"
+            return plan
         shifts = scenario_shifts(self.direction)
         if self.name == "diverse":
             specs = [ShiftSpec(s, v) for s in shifts for v in DIVERSE_SEVERITIES]
@@ -99,8 +114,12 @@ def scenario(
     """A checked :class:`Scenario`; ``rounds`` (continual only) defaults to 3."""
     if name not in SCENARIOS:
         raise ParameterError("scenario", f"unknown scenario {name!r}; available: {', '.join(SCENARIOS)}")
-    if direction not in ("i2t", "t2i"):
-        raise ParameterError("direction", f"a scenario needs direction i2t or t2i, got {direction!r}")
+    if name == "temporal" and get_task(direction).query != "video":
+        raise ParameterError(
+            "direction", f"the temporal scenario needs video queries (v2a, v2t), got {direction!r}"
+        )
+    if name != "temporal" and direction not in ("i2t", "t2i"):
+        raise ParameterError("direction", f"a {name} scenario needs direction i2t or t2i, got {direction!r}")
     if rounds is not None and name != "continual":
         raise ParameterError("rounds", f"rounds apply to the continual scenario only, not {name!r}")
     if rounds is not None and rounds < 1:

@@ -14,6 +14,8 @@ from qshift.shifts.spec import ShiftSpec
 
 IMAGE_SEVERITY = 5
 TEXT_SEVERITY = 5
+#: severity of the audio and video suites
+AV_SEVERITY = 5
 #: caption queries per t2i run on scenes: one per image keeps the full suite within an hour
 SCENES_T2I_QUERIES = 1000
 
@@ -50,6 +52,13 @@ def text_cells(task: str = "t2i", severity: int = TEXT_SEVERITY, part: str | Non
     return tuple((task, ShiftSpec(n, severity, part)) for n in PAPER_TEXT_SHIFTS)
 
 
+def modality_cells(task: str, modality: str, severity: int = AV_SEVERITY) -> Cells:
+    """Every registered shift of ``modality`` (6 audio, 18 video) on ``task`` at ``severity``."""
+    from qshift.shifts import names
+
+    return tuple((task, ShiftSpec(n, severity)) for n in names(modality))
+
+
 def scenes_qs_image() -> Suite:
     """scenes i2t: the 16 image corruptions at severity 5."""
     return Suite("scenes", "scenes", image_cells(), oracle=True)
@@ -74,6 +83,16 @@ def scenes_cir_text() -> Suite:
     """scenes-cir: the paper's 15 text shifts at severity 5 on the modification text (the
     sentence-level ones are the benchmark's native held-out styles)."""
     return Suite("scenes-cir", "scenes-cir", text_cells("cir", part="text"))
+
+
+def scenes_av_audio() -> Suite:
+    """scenes-av a2v: the 6 audio shifts at severity 5, audio queries against the clips."""
+    return Suite("scenes-av", "scenes-av", modality_cells("a2v", "audio"))
+
+
+def scenes_av_video() -> Suite:
+    """scenes-av v2a: the 18 video shifts at severity 5, clip queries against the soundtracks."""
+    return Suite("scenes-av", "scenes-av", modality_cells("v2a", "video"))
 
 
 def suite(name: str) -> Suite:

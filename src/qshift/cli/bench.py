@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--direction", default=None, help="task for --shifts or --scenario (i2t, t2i, …)")
     streams = parser.add_argument_group("long-stream scenarios (instead of --suite / --shifts)")
     streams.add_argument(
-        "--scenario", default=None, help="diverse | continual | gradual: a long mixed stream with probes"
+        "--scenario",
+        default=None,
+        help="diverse | continual | gradual | temporal (video queries): a long stream with probes",
     )
     streams.add_argument("--rounds", type=int, default=None, help="rounds of the continual scenario (3)")
     streams.add_argument(
@@ -107,7 +109,7 @@ def _scenario(args: argparse.Namespace, methods: list[str], seeds: list[int]) ->
     from qshift.results import scenario_table
 
     if args.direction is None:
-        raise UsageError("--scenario needs --direction (i2t or t2i)")
+        raise UsageError("--scenario needs --direction (i2t or t2i; v2a or v2t for temporal)")
     chosen = scenario(
         args.scenario,
         args.direction,

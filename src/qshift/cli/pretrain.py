@@ -13,6 +13,7 @@ import importlib
 TARGETS: dict[str, str] = {
     "scenes": "qshift.cli.pretrain_scenes",
     "scenes-cir": "qshift.cli.pretrain_cir",
+    "scenes-av": "qshift.cli.pretrain_av",
     "combiner": "qshift.cli.pretrain_combiner",
 }
 

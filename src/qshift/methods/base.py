@@ -333,9 +333,7 @@ class Adapter:
         else:
             found = TopK(z.new_zeros(0, k), torch.zeros(0, k, dtype=torch.long, device=z.device))
         sizes = self.world.sizes(total)
-        return TopK(
-            collective.gather_rows(found.values, sizes), collective.gather_rows(found.indices, sizes)
-        )
+        return TopK(collective.gather_rows(found.values, sizes), collective.gather_rows(found.indices, sizes))
 
     def recorded_topk(self) -> TopK:
         """Top-k of :attr:`last_embeddings` (reusing the last step's search when it matches)."""

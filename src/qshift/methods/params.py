@@ -13,7 +13,6 @@ NORM_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
-
 def norm_parameters(module: nn.Module) -> list[nn.Parameter]:
     """Affine weight and bias of every LayerNorm/GroupNorm/BatchNorm in ``module``.
 
