@@ -33,6 +33,7 @@ _REGISTRY: dict[str, str] = {
     "qbnorm": "qshift.methods.qbnorm:QBNorm",
     "dbnorm": "qshift.methods.dbnorm:DBNorm",
     "align": "qshift.methods.align:Align",
+    "qshift": "qshift.methods.qshift:QShift",
 }
 
 
