@@ -38,7 +38,7 @@ from qshift.methods.params import select_parameters
 from qshift.methods.source_stats import SourceStats
 from qshift.methods.tcr import TCR
 from qshift.metrics import GroupIndex, RetrievalMetrics, recall_at
-from qshift.oracle import LR, TEMPERATURE, _Fitter
+from qshift.oracle import EPOCHS, LR, TEMPERATURE, _Fitter
 from qshift.shifts import streams
 from qshift.shifts.spec import parse_shift
 
@@ -220,7 +220,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--spec", action="append", default=[])
     parser.add_argument("--stretches", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=10, help="updates: the oracle's epochs")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="updates: the oracle epochs")
     parser.add_argument("--stats", default="runs/stats/scenes-train-{direction}.safetensors")
     parser.add_argument("--out", type=Path, default=Path("runs/diagnose.jsonl"))
     args = parser.parse_args()

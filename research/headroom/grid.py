@@ -7,9 +7,9 @@ Rows already in ``--out`` are skipped, so a killed grid resumes.
     python research/headroom/grid.py --direction i2t --shifts gaussian_noise@5,fog@5 \
         --queries 500 --spec source --spec "tcr:lr=1e-3" --out runs/grid/i2t.jsonl
 
-A spec is ``method`` or ``method:key=value,key=value`` (values parsed as JSON when they can
-be, e.g. ``lr=1e-3``, ``post="recenter"``). ``--stats`` is passed to every spec as ``stats``
-(clean-query statistics; ``{direction}`` in the path is replaced).
+A spec is ``method`` or ``method:key=value;key=value`` (values parsed as JSON when they can
+be, e.g. ``lr=1e-3``, ``post=["recenter",["qbnorm",{"beta":10}]]``). ``--stats`` is passed to
+every spec as ``stats`` (clean-query statistics; ``{direction}`` in the path is replaced).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from qshift.shifts.spec import parse_shift
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"tcr:lr=1e-3,steps=1"`` → ("tcr", {"lr": 0.001, "steps": 1})."""
+    """``"tcr:lr=1e-3;steps=1"`` → ("tcr", {"lr": 0.001, "steps": 1})."""
     method, _, rest = spec.partition(":")
     hparams: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
+    for item in filter(None, rest.split(";")):
         key, _, value = item.partition("=")
         try:
             hparams[key] = json.loads(value)

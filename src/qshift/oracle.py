@@ -49,7 +49,7 @@ Prepared = list[tuple[Any, np.ndarray]]  # (prepared input, query groups) per ba
 
 #: oracle settings chosen on the scenes val split (docs/headroom.md)
 EPOCHS = 10
-LR = 3e-3
+LR = 1e-2
 TEMPERATURE = 0.05
 
 

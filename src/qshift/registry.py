@@ -160,6 +160,7 @@ _method("recenter", "recenter:Recenter", "training-free: shift the stream's quer
 _method("qbnorm", "qbnorm:QBNorm", "training-free: querybank normalisation (Bogolin et al., CVPR 2022)")
 _method("dbnorm", "dbnorm:DBNorm", "training-free: dual-bank normalisation (Wang et al., EMNLP 2023)")
 _method("align", "align:Align", "align norm-layer activation statistics to clean ones (ActMAD-style)")
+_method("qshift", "qshift:QShift", "qshift's own: TCR + statistics alignment, re-centered and QB-normed")
 
 _encoder(
     "scenes",

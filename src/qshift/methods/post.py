@@ -4,7 +4,8 @@ A :class:`PostTransform` turns the query embeddings behind a batch's recorded sc
 corrected embeddings and, for score-level corrections (hubness normalisers), corrected
 scores. It may keep state over the stream (a running mean, a query bank); the adapter resets
 and checkpoints that state with its own. Any method stacks them: ``post="recenter"``,
-``post="recenter,qbnorm"`` or ``post=["recenter", ("qbnorm", {"beta": 10})]``; transforms given
+``post="recenter,qbnorm"`` or ``post=["recenter", ("qbnorm", {"beta": 10})]`` (on the command
+line ``--hparam 'post=["recenter", ["qbnorm", {"beta": 10}]]'``); transforms given
 by name are built with the adapter's ``stats`` (clean-query statistics). The training-free
 methods (``recenter``, ``qbnorm``, ``dbnorm``) are the source model with their transform first
 or last in this list.
@@ -53,8 +54,9 @@ class PostTransform:
         """Restore what :meth:`state` returned."""
 
 
-#: one transform: an instance, a name (defaults), or a (name, options) pair
-PostItem = PostTransform | str | tuple[str, dict[str, Any]]
+#: one transform: an instance, a name (defaults), or a (name, options) pair — as a tuple or,
+#: from JSON on the command line, a two-item list
+PostItem = PostTransform | str | tuple[str, dict[str, Any]] | list
 PostSpec = PostItem | Sequence[PostItem] | None
 
 
@@ -64,9 +66,18 @@ def post_items(spec: PostSpec) -> list[PostItem]:
         return []
     if isinstance(spec, str):
         return [name.strip() for name in spec.split(",") if name.strip()]
-    if isinstance(spec, (PostTransform, tuple)):
+    if isinstance(spec, (PostTransform, tuple)) or _is_pair(spec):
         return [spec]
     return list(spec)
+
+
+def _is_pair(item: Any) -> bool:
+    return (
+        isinstance(item, (tuple, list))
+        and len(item) == 2
+        and isinstance(item[0], str)
+        and isinstance(item[1], dict)
+    )
 
 
 def build_post(spec: PostSpec, stats: SourceStats | None) -> list[PostTransform]:
@@ -79,7 +90,11 @@ def build_post(spec: PostSpec, stats: SourceStats | None) -> list[PostTransform]
         if isinstance(item, PostTransform):
             out.append(item)
             continue
-        name, options = item if isinstance(item, tuple) else (item, {})
+        name, options = item if _is_pair(item) else (item, {})
+        if not isinstance(name, str):
+            raise ValueError(
+                f"post transform must be a name, a (name, options) pair or a PostTransform, got {item!r}"
+            )
         if name not in TRANSFORMS:
             raise ValueError(f"unknown post transform {name!r}; available: {', '.join(TRANSFORMS)}")
         module, _, cls = TRANSFORMS[name].partition(":")
