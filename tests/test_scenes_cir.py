@@ -15,6 +15,7 @@ import qshift
 from qshift.data.queries import QueryBatches
 from qshift.data.scenes import Background, Scene, SceneObject
 from qshift.encoders.base import RetrievalModel
+from qshift.errors import ParameterError
 from qshift.scenes_cir.dataset import FAMILY_SIZE, METRICS, build_families, scenes_cir_split
 from qshift.scenes_cir.edits import EDIT_KINDS, Edit, apply_edits, describe, new_object
 from qshift.scenes_cir.model import load_scenes_cir_model, norm_layer_names
@@ -213,3 +214,10 @@ def test_a_tiny_pretraining_run_trains_and_loads_back(tmp_path):
     assert load_file(str(again)).keys() == trained.keys()
     for key, value in load_file(str(again)).items():
         torch.testing.assert_close(value, trained[key])  # deterministic from the seed
+
+
+@pytest.mark.parametrize(("field", "value"), [("families", 0), ("epochs", 0), ("dropout", 1.0), ("lr", 0.0)])
+def test_training_config_names_a_bad_parameter(field, value):
+    with pytest.raises(ParameterError) as err:
+        CIRTrainConfig(**{field: value})
+    assert err.value.param == field
