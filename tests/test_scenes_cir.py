@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 import qshift
+from qshift.bench.suites import suite
 from qshift.data.queries import QueryBatches
 from qshift.data.scenes import Background, Scene, SceneObject
 from qshift.encoders.base import RetrievalModel
@@ -221,3 +222,12 @@ def test_training_config_names_a_bad_parameter(field, value):
     with pytest.raises(ParameterError) as err:
         CIRTrainConfig(**{field: value})
     assert err.value.param == field
+
+
+def test_the_suites_shift_one_part_of_the_composed_query():
+    image, text = suite("scenes-cir-image"), suite("scenes-cir-text")
+    assert (image.model, image.dataset) == (text.model, text.dataset) == ("scenes-cir", "scenes-cir")
+    assert len(image.cells) == 16
+    assert {(t, s.part, s.severity) for t, s in image.cells} == {("cir", "image", 5)}
+    assert len(text.cells) == 15 and {(t, s.part, s.severity) for t, s in text.cells} == {("cir", "text", 5)}
+    assert {s.name for _, s in text.cells} >= {"formal", "casual", "passive", "active", "back_translation"}
