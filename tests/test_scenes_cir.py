@@ -12,9 +12,11 @@ from safetensors.torch import load_file
 from torch import nn
 
 import qshift
+from qshift.bench.suites import suite
 from qshift.data.queries import QueryBatches
 from qshift.data.scenes import Background, Scene, SceneObject
 from qshift.encoders.base import RetrievalModel
+from qshift.errors import ParameterError
 from qshift.scenes_cir.dataset import FAMILY_SIZE, METRICS, build_families, scenes_cir_split
 from qshift.scenes_cir.edits import EDIT_KINDS, Edit, apply_edits, describe, new_object
 from qshift.scenes_cir.model import load_scenes_cir_model, norm_layer_names
@@ -213,3 +215,19 @@ def test_a_tiny_pretraining_run_trains_and_loads_back(tmp_path):
     assert load_file(str(again)).keys() == trained.keys()
     for key, value in load_file(str(again)).items():
         torch.testing.assert_close(value, trained[key])  # deterministic from the seed
+
+
+@pytest.mark.parametrize(("field", "value"), [("families", 0), ("epochs", 0), ("dropout", 1.0), ("lr", 0.0)])
+def test_training_config_names_a_bad_parameter(field, value):
+    with pytest.raises(ParameterError) as err:
+        CIRTrainConfig(**{field: value})
+    assert err.value.param == field
+
+
+def test_the_suites_shift_one_part_of_the_composed_query():
+    image, text = suite("scenes-cir-image"), suite("scenes-cir-text")
+    assert (image.model, image.dataset) == (text.model, text.dataset) == ("scenes-cir", "scenes-cir")
+    assert len(image.cells) == 16
+    assert {(t, s.part, s.severity) for t, s in image.cells} == {("cir", "image", 5)}
+    assert len(text.cells) == 15 and {(t, s.part, s.severity) for t, s in text.cells} == {("cir", "text", 5)}
+    assert {s.name for _, s in text.cells} >= {"formal", "casual", "passive", "active", "back_translation"}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qshift.data.scenes import COLOURS, SHAPES, SIZES, Scene, SceneObject
+from qshift.data.scenes import COLOURS, SHAPES, SIZES, Background, Scene, SceneObject
 
 #: every edit kind a modification text can ask for
 EDIT_KINDS = ("colour", "shape", "size", "position", "add", "remove")
@@ -202,8 +202,8 @@ def added_cells(edits: Sequence[Edit]) -> list[int]:
     return cells
 
 
-def twin(scene: Scene, background_scene: Scene, rng: np.random.Generator) -> Scene:
-    """Another rendering of ``scene``'s description: new jitter, the background of ``background_scene``."""
+def twin(scene: Scene, background: Background, rng: np.random.Generator) -> Scene:
+    """Another rendering of ``scene``'s description: new jitter and colour tints, on ``background``."""
     objects = []
     for obj in scene.objects:
         fresh = new_object(rng, obj.row * 3 + obj.col)
@@ -214,4 +214,4 @@ def twin(scene: Scene, background_scene: Scene, rng: np.random.Generator) -> Sce
                 placed, shape=obj.shape, colour=obj.colour, size=obj.size, rgb=_tint(obj.colour, rng)
             )
         )
-    return Scene(objects=tuple(objects), background=background_scene.background)
+    return Scene(objects=tuple(objects), background=background)

@@ -29,6 +29,7 @@ from torch.nn import functional as F
 from qshift.data.base import GeneratedImages, RetrievalDataset
 from qshift.data.scenes import render_scene
 from qshift.encoders.scenes import DEFAULT_WEIGHTS, SceneEncoder, load_scenes_encoder
+from qshift.errors import ParameterError
 from qshift.scenes_cir.dataset import FAMILY_SIZE, build_families, gallery_scenes, load_scenes_cir
 from qshift.scenes_cir.edits import describe
 from qshift.scenes_cir.model import Combiner, combiner_state, file_sha256
@@ -64,9 +65,11 @@ class CIRTrainConfig:
             "hidden",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(f"scenes-cir training: {name} must be >= 1, got {getattr(self, name)}")
+                raise ParameterError(name, f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"scenes-cir training: dropout must lie in [0, 1), got {self.dropout}")
+            raise ParameterError("dropout", f"dropout must lie in [0, 1), got {self.dropout}")
+        if not self.lr > 0:
+            raise ParameterError("lr", f"lr must be > 0, got {self.lr}")
 
 
 @torch.no_grad()

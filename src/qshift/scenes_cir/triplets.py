@@ -14,6 +14,7 @@ and any family can be rebuilt from its index alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,7 +104,8 @@ def random_plan(reference: Scene, rng: np.random.Generator, double: bool) -> tup
 
 
 def near_miss(reference: Scene, plan: tuple[Edit, ...], rng: np.random.Generator) -> tuple[Edit, ...]:
-    """``plan`` with one edit changed: the same kind and object with another value where it has one."""
+    """``plan`` with one edit changed: the same kind and object with another value (colour, shape,
+    position), another attribute of the object (size), or another object added or removed."""
     index = int(rng.integers(len(plan)))
     edit, rest = plan[index], [e for k, e in enumerate(plan) if k != index]
     taken = added_cells(rest)
@@ -135,7 +137,7 @@ def make_family(
     variants: list[Scene] = []
     plans: list[tuple[Edit, ...]] = []
 
-    def attempt(make) -> bool:  # type: ignore[no-untyped-def]
+    def attempt(make: Callable[[], tuple[Edit, ...]]) -> bool:
         try:
             plan = make()
             scene = apply_edits(reference, plan, rng)
@@ -156,7 +158,7 @@ def make_family(
     targets = list(range(queries))
     for q in range(queries):
         if len(variants) < VARIANTS and rng.random() < P_TWIN:
-            variants.append(twin(variants[q], sample_scene(rng), rng))
+            variants.append(twin(variants[q], sample_scene(rng).background, rng))
 
     def other() -> tuple[Edit, ...]:
         if rng.random() < P_NEAR:
