@@ -38,7 +38,7 @@ from qshift.methods.params import select_parameters
 from qshift.methods.source_stats import SourceStats
 from qshift.methods.tcr import TCR
 from qshift.metrics import GroupIndex, RetrievalMetrics, recall_at
-from qshift.oracle import EPOCHS, LR, TEMPERATURE, _Fitter
+from qshift.oracle import EPOCHS, LR, TEMPERATURE, OracleFitter
 from qshift.shifts import streams
 from qshift.shifts.spec import parse_shift
 
@@ -46,7 +46,7 @@ from qshift.shifts.spec import parse_shift
 class Setup:
     """Encoder, val data (optionally a query subset), gallery and stats of one direction."""
 
-    def __init__(self, direction: str, queries: int | None, stats_path: str):
+    def __init__(self, direction: str, queries: int | None, stats_path: str | None):
         self.direction = direction
         self.encoder = qshift.load_encoder("scenes")
         full = qshift.load_dataset("scenes:val")
@@ -55,7 +55,8 @@ class Setup:
         self.gallery_emb = embed_gallery(self.encoder, self.data, direction)
         self.groups = self.data.text_groups if direction == "i2t" else self.data.image_groups
         self.index = GroupIndex(self.groups)
-        self.stats = SourceStats.load(stats_path.format(direction=direction))
+        shipped = self.encoder.source_stats_path(direction)
+        self.stats = SourceStats.load(stats_path.format(direction=direction) if stats_path else shipped)
         self.tower = self.encoder.query_tower(direction)
 
     def batches(self, shift: str, seed: int = 0) -> list:
@@ -150,7 +151,7 @@ def cmd_updates(args: argparse.Namespace) -> None:
         # the transductive oracle's update: fit the same parameters on all queries, read, restore
         for p in setup.tower.parameters():
             p.requires_grad_(any(p is q for q in params))
-        fitter = _Fitter(setup.tower, params, Gallery(setup.gallery_emb), setup.groups)
+        fitter = OracleFitter(setup.tower, params, Gallery(setup.gallery_emb), setup.groups)
         fitter.fit(batches, epochs=args.epochs, lr=LR, weight_decay=1e-4, temperature=TEMPERATURE, seed=0)
         fitted = {"oracle": flat(params) - source}
         fitter.restore()
@@ -221,7 +222,9 @@ def main() -> None:
     parser.add_argument("--spec", action="append", default=[])
     parser.add_argument("--stretches", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="updates: the oracle epochs")
-    parser.add_argument("--stats", default="runs/stats/scenes-train-{direction}.safetensors")
+    parser.add_argument(
+        "--stats", default=None, help="clean statistics ({direction} expands); default: the shipped ones"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/diagnose.jsonl"))
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)

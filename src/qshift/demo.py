@@ -1,8 +1,8 @@
 """``qshift demo``: the embedded default in a few CPU minutes.
 
-Source model vs the strongest baseline vs TCR on the scenes benchmark, clean and under a few
-image and text shifts, with the query geometry before and after; prints a table, writes a
-plot and says where the files are.
+The source model, the strongest baseline, TCR and qshift's own method on the scenes
+benchmark, clean and under a few image and text shifts, with the query geometry before and
+after; prints a table, writes a plot and says where the files are.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from pathlib import Path
 
 from qshift.shifts.spec import ShiftSpec
 
-#: the paper's strongest i2t baseline on COCO-C (method.md §4)
+#: the strongest of the six baselines: on COCO-C for i2t (method.md §4) and on the scenes val
+#: grid, each at its own lr (docs/headroom.md)
 BASELINE = "eata"
-DEMO_METHODS = ["source", BASELINE, "tcr"]
+DEMO_METHODS = ["source", BASELINE, "tcr", "qshift"]
+#: clean and shifted cells of both directions; five, so that four methods fit in five minutes
 DEMO_CELLS = (
     ("i2t", ShiftSpec("none")),
     ("i2t", ShiftSpec("gaussian_noise", 5)),
     ("i2t", ShiftSpec("motion_blur", 5)),
-    ("i2t", ShiftSpec("defocus_blur", 5)),
     ("t2i", ShiftSpec("none")),
-    ("t2i", ShiftSpec("ocr", 5)),
     ("t2i", ShiftSpec("formal", 5)),
 )
 #: queries per cell in the demo (fixed subsets against the whole gallery keep it within minutes)

@@ -102,7 +102,7 @@ def _prepare(queries: QueryBatches, plan: StreamPlan, device: torch.device) -> P
     return [(move_batch(prepared, device), groups) for _, prepared, groups in queries.iterate(plan)]
 
 
-class _Fitter:
+class OracleFitter:
     """Fits and scores the query tower's adapted parameters; restores them on :meth:`restore`."""
 
     def __init__(self, tower: nn.Module, params: list[nn.Parameter], gallery: Gallery, groups: np.ndarray):
@@ -167,7 +167,7 @@ def cross_fit(
     queries, and per split (metrics, source metrics). ``tower``'s weights and gradient flags
     are restored on return.
     """
-    fitter = _Fitter(tower, params, gallery, gallery_groups)
+    fitter = OracleFitter(tower, params, gallery, gallery_groups)
     overall, overall_source = RetrievalMetrics(gallery_groups), RetrievalMetrics(gallery_groups)
     per_split: list[tuple[dict[str, float], dict[str, float]]] = []
     grad_flags = {id(p): p.requires_grad for p in tower.parameters()}
