@@ -1,29 +1,31 @@
 #!/usr/bin/env bash
 # Every table of docs/results-scenes.md for the shipped scenes weights, as two one-thread lanes
-# that share a 2-core CPU (about 80 minutes on the 2-core AMD EPYC of docs/scenes.md), then the
-# merged tables and plots. Every bench call is resumable: rerun the script after a kill.
-# Re-choose the adaptation lr first when the weights change (bash research/scenes/select_lr.sh,
-# docs/scenes.md "Hyper-parameters"); time `qshift demo` alone afterwards.
+# that share a 2-core CPU (about two and a half hours on the 2-core AMD EPYC of docs/scenes.md),
+# then the merged tables and plots. The oracle rows are fitted on stream seed 0 (the seeds table
+# shows them from seed 0). Every bench call is resumable: rerun the script after a kill.
+# Each method runs at its own lr chosen on val (SCENES_I2T_LRS; research/headroom/lr_grid.sh);
+# re-choose them when the weights change, and time `qshift demo` alone afterwards.
 # Usage: bash research/scenes/results.sh [OUT_DIR]
 set -euo pipefail
 out=${1:-runs/results-scenes}
 export OMP_NUM_THREADS=1
-methods=source,tent,eata,sar,read,deyo,shot,tcr
+methods=source,tent,eata,sar,read,deyo,shot,tcr,recenter,qbnorm,dbnorm,align,qshift
+seeded=source,tcr,qshift
 first=gaussian_noise@5,shot_noise@5,impulse_noise@5,speckle_noise@5,defocus_blur@5,glass_blur@5,motion_blur@5,zoom_blur@5
 second=snow@5,frost@5,fog@5,brightness@5,contrast@5,elastic_transform@5,pixelate@5,jpeg_compression@5
 
 # One results.jsonl per process (the store takes one writer); the cells are deterministic each on
-# its own, so the split gives the same numbers as the single commands in docs/results-scenes.md.
+# its own, so the split gives the same numbers as the single suite commands.
 lane_a() {
-  qshift bench --direction i2t --shifts "$first" --methods "$methods" --seeds 0 --out "$out/lanes/image-a"
-  qshift bench --suite scenes-qs-text --methods source,tcr --out "$out/scenes-qs-text"
-  qshift bench --shifts none --direction i2t --methods source,eata,tcr --seeds 0 --out "$out/clean-i2t"
-  qshift bench --shifts none --direction t2i --methods source,eata,tcr --seeds 0 --out "$out/clean-t2i"
+  qshift bench --direction i2t --shifts "$first" --methods "$methods" --seeds 0 --oracle --out "$out/lanes/image-a"
+  qshift bench --suite scenes-qs-image --methods "$seeded" --seeds 1 --no-oracle --out "$out/lanes/seed-1"
+  qshift bench --suite scenes-qs-text --methods source,tcr,qshift --no-oracle --out "$out/scenes-qs-text"
 }
 lane_b() {
-  qshift bench --direction i2t --shifts "$second" --methods "$methods" --seeds 0 --out "$out/lanes/image-b"
-  qshift bench --suite scenes-qs-image --methods source,shot,tcr --seeds 1 --out "$out/lanes/seed-1"
-  qshift bench --suite scenes-qs-image --methods source,shot,tcr --seeds 2 --out "$out/lanes/seed-2"
+  qshift bench --direction i2t --shifts "$second" --methods "$methods" --seeds 0 --oracle --out "$out/lanes/image-b"
+  qshift bench --suite scenes-qs-image --methods "$seeded" --seeds 2 --no-oracle --out "$out/lanes/seed-2"
+  qshift bench --shifts none --direction i2t --methods source,eata,tcr,qshift --seeds 0 --out "$out/clean-i2t"
+  qshift bench --shifts none --direction t2i --methods source,tcr,qshift --seeds 0 --out "$out/clean-t2i"
 }
 
 merge() {  # merge TARGET METHODS LANE...: the lanes' cells of METHODS in TARGET/results.jsonl
@@ -49,9 +51,10 @@ lane_b >"$out/lane-b.log" 2>&1 || { wait "$pid_a"; exit 1; }
 wait "$pid_a"
 
 # with every cell present, the suite commands only write the tables and plots
-merge "$out/scenes-qs-image" "$methods" image-a image-b
+oracles=oracle-heldout,oracle-transductive
+merge "$out/scenes-qs-image" "$methods,$oracles" image-a image-b
 qshift bench --suite scenes-qs-image --methods "$methods" --seeds 0 --out "$out/scenes-qs-image"
-merge "$out/scenes-qs-image-seeds" source,shot,tcr image-a image-b seed-1 seed-2
-qshift bench --suite scenes-qs-image --methods source,shot,tcr --seeds 0,1,2 --out "$out/scenes-qs-image-seeds"
+merge "$out/scenes-qs-image-seeds" "$seeded,$oracles" image-a image-b seed-1 seed-2
+qshift bench --suite scenes-qs-image --methods "$seeded" --seeds 0,1,2 --no-oracle --out "$out/scenes-qs-image-seeds"
 echo "tables: $out/scenes-qs-image/table.md, $out/scenes-qs-image-seeds/table.md," \
   "$out/scenes-qs-text/table.md, $out/clean-i2t/table.md, $out/clean-t2i/table.md"
