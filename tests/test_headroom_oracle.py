@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from qshift.bench.oracle import cross_fit, half_split, oracle, supervised_loss
 from qshift.gallery import Gallery
 from qshift.metrics import GroupIndex
-from qshift.oracle import cross_fit, half_split, oracle, supervised_loss
 
 from toys import ToyDualEncoder, toy_dataset
 

@@ -30,6 +30,7 @@ from grid import parse_spec  # noqa: E402  (research/headroom is the script's di
 import qshift
 from qshift.api import default_hparams, embed_gallery
 from qshift.bench import query_data, query_subset
+from qshift.bench.oracle import EPOCHS, LR, TEMPERATURE, OracleFitter
 from qshift.data.queries import QueryBatches
 from qshift.gallery import Gallery
 from qshift.methods import build
@@ -38,7 +39,6 @@ from qshift.methods.params import select_parameters
 from qshift.methods.source_stats import SourceStats
 from qshift.methods.tcr import TCR
 from qshift.metrics import GroupIndex, RetrievalMetrics, recall_at
-from qshift.oracle import EPOCHS, LR, TEMPERATURE, OracleFitter
 from qshift.shifts import streams
 from qshift.shifts.spec import parse_shift
 

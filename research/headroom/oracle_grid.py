@@ -14,7 +14,7 @@ from pathlib import Path
 import qshift
 from qshift.api import embed_gallery
 from qshift.bench import query_data, query_subset
-from qshift.oracle import oracle
+from qshift.bench.oracle import oracle
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """The headroom rows of a bench table: the supervised oracle on the same cell as the methods.
 
-For one (task, shift, seed) cell, :func:`oracle_rows` fits the oracle (:mod:`qshift.oracle`)
+For one (task, shift, seed) cell, :func:`oracle_rows` fits the oracle (:mod:`qshift.bench.oracle`)
 held-out and transductively and returns rows shaped like the methods' rows, marked as upper
 bounds, so that tables show them last and compute each method's share of the headroom.
 """
@@ -32,7 +32,7 @@ def oracle_rows(
     missing: tuple[str, ...] = (ORACLE_HELDOUT, ORACLE_TRANSDUCTIVE),
 ) -> list[dict[str, Any]]:
     """The rows of the oracles named in ``missing`` for one cell (metrics in percent)."""
-    from qshift.oracle import oracle
+    from qshift.bench.oracle import oracle
 
     rows = []
     for name, mode in ORACLE_MODES:

@@ -37,12 +37,13 @@ from torch.nn import functional as F
 from qshift.api import embed_gallery, resolve
 from qshift.data.base import RetrievalDataset
 from qshift.data.queries import QueryBatches
-from qshift.encoders.base import DualEncoder, check_direction, move_batch
+from qshift.encoders.base import RetrievalModel, check_direction, move_batch
 from qshift.gallery import Gallery
 from qshift.methods.params import select_parameters
 from qshift.metrics import GroupIndex, RetrievalMetrics
 from qshift.shifts.spec import ShiftSpec, parse_shift
 from qshift.shifts.streams import PlannedBatch, StreamPlan, single
+from qshift.tasks import get_task
 
 Mode = Literal["transductive", "heldout"]
 Prepared = list[tuple[Any, np.ndarray]]  # (prepared input, query groups) per batch
@@ -191,7 +192,7 @@ def cross_fit(
 
 
 def oracle(
-    encoder: DualEncoder | str,
+    encoder: RetrievalModel | str,
     dataset: RetrievalDataset | str,
     direction: str = "i2t",
     shift: str = "none",
@@ -229,7 +230,13 @@ def oracle(
     if not params:
         raise ValueError("the query tower has no parameters to adapt for the oracle")
     gallery_emb = embed_gallery(encoder, dataset, direction, workers) if gallery is None else gallery
-    groups = dataset.text_groups if direction == "i2t" else dataset.image_groups
+    task = get_task(direction)
+    if dataset.excluded.get(task.name):
+        raise ValueError(
+            f"the oracle does not handle gallery items excluded per query (task {task.name!r}, "
+            "e.g. a composed query's reference); its loss would count them"
+        )
+    groups = dataset.groups[task.gallery]
     if mode == "transductive":
         parts = [np.concatenate([b.indices for b in single(n, spec, batch_size, seed)])]
         splits = [(0, 0)]  # (part fitted on, part scored)
