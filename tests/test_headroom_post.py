@@ -149,7 +149,7 @@ def test_post_transforms_leave_the_adaptation_untouched_and_correct_its_records(
 
 
 def test_post_spec_errors():
-    with pytest.raises(ValueError, match="unknown post transform 'nope'"):
+    with pytest.raises(ValueError, match="unknown transform 'nope'"):
         build_post("recenter,nope", None)
     with pytest.raises(ValueError, match="QBNormTransform rescores the gallery and must come last"):
         build_post("qbnorm,recenter", None)

@@ -18,7 +18,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("method", "encoder", "dataset", "shift", "suite", "task")
+KINDS = ("method", "transform", "encoder", "dataset", "shift", "suite", "task")
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def modalities_of(name: str) -> list[str]:
 def listing() -> list[str]:
     """One line per entry (``qshift list``), from the docs alone: nothing is imported."""
     lines = []
-    for kind in ("method", "encoder", "dataset", "suite", "task", "shift"):
+    for kind in ("method", "transform", "encoder", "dataset", "suite", "task", "shift"):
         for e in entries(kind):
             label = e.form or e.name
             if kind == "shift":
@@ -161,6 +161,14 @@ _method("qbnorm", "qbnorm:QBNorm", "training-free: querybank normalisation (Bogo
 _method("dbnorm", "dbnorm:DBNorm", "training-free: dual-bank normalisation (Wang et al., EMNLP 2023)")
 _method("align", "align:Align", "align norm-layer activation statistics to clean ones (ActMAD-style)")
 _method("qshift", "qshift:QShift", "qshift's own: TCR + statistics alignment, re-centered and QB-normed")
+
+register(
+    "transform", "recenter", "qshift.methods.recenter:RecenterTransform", "post=: stream mean -> clean mean"
+)
+register("transform", "qbnorm", "qshift.methods.qbnorm:QBNormTransform", "post=: QB-Norm, the stream as bank")
+register(
+    "transform", "dbnorm", "qshift.methods.dbnorm:DBNormTransform", "post=: DBNorm, query and gallery banks"
+)
 
 _encoder(
     "scenes",

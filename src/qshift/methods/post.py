@@ -16,21 +16,14 @@ gallery for each query as the paper's normalised similarities do, on another sca
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
+from qshift import registry
 from qshift.gallery import Gallery
 from qshift.methods.source_stats import SourceStats
-
-#: transform name -> "module:Class"; each class takes ``stats=`` and keyword options
-TRANSFORMS: dict[str, str] = {
-    "recenter": "qshift.methods.recenter:RecenterTransform",
-    "qbnorm": "qshift.methods.qbnorm:QBNormTransform",
-    "dbnorm": "qshift.methods.dbnorm:DBNormTransform",
-}
 
 
 class PostTransform:
@@ -95,10 +88,8 @@ def build_post(spec: PostSpec, stats: SourceStats | None) -> list[PostTransform]
             raise ValueError(
                 f"post transform must be a name, a (name, options) pair or a PostTransform, got {item!r}"
             )
-        if name not in TRANSFORMS:
-            raise ValueError(f"unknown post transform {name!r}; available: {', '.join(TRANSFORMS)}")
-        module, _, cls = TRANSFORMS[name].partition(":")
-        out.append(getattr(importlib.import_module(module), cls)(stats=stats, **options))
+        # the registry's "transform" kind: each class takes ``stats=`` and keyword options
+        out.append(registry.load("transform", name)(stats=stats, **options))
     for transform in out[:-1]:
         if transform.rescores:
             raise ValueError(
