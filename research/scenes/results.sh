@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every table of docs/results-scenes.md for the shipped scenes weights, as two one-thread lanes
-# that share a 2-core CPU (about two and a half hours on the 2-core AMD EPYC of docs/scenes.md),
-# then the merged tables and plots. The oracle rows are fitted on stream seed 0 (the seeds table
-# shows them from seed 0). Every bench call is resumable: rerun the script after a kill.
+# that share a 2-core CPU (about three hours on the 2-core AMD EPYC of docs/scenes.md), then the
+# merged tables and plots. The oracle rows are fitted on stream seed 0 (the seeds table shows them
+# from seed 0); the transductive ones, which no share needs, last. Every bench call is resumable:
+# rerun the script after a kill.
 # Each method runs at its own lr chosen on val (SCENES_I2T_LRS; research/headroom/lr_grid.sh);
 # re-choose them when the weights change, and time `qshift demo` alone afterwards.
 # Usage: bash research/scenes/results.sh [OUT_DIR]
@@ -16,16 +17,20 @@ second=snow@5,frost@5,fog@5,brightness@5,contrast@5,elastic_transform@5,pixelate
 
 # One results.jsonl per process (the store takes one writer); the cells are deterministic each on
 # its own, so the split gives the same numbers as the single suite commands.
+heldout=(--seeds 0 --oracle --oracle-modes heldout)
+both=(--seeds 0 --oracle --oracle-modes heldout,transductive)
 lane_a() {
-  qshift bench --direction i2t --shifts "$first" --methods "$methods" --seeds 0 --oracle --out "$out/lanes/image-a"
+  qshift bench --direction i2t --shifts "$first" --methods "$methods" "${heldout[@]}" --out "$out/lanes/image-a"
   qshift bench --suite scenes-qs-image --methods "$seeded" --seeds 1 --no-oracle --out "$out/lanes/seed-1"
-  qshift bench --suite scenes-qs-text --methods source,tcr,qshift --no-oracle --out "$out/scenes-qs-text"
+  qshift bench --suite scenes-qs-text --methods source,qshift,tcr --no-oracle --out "$out/scenes-qs-text"
+  qshift bench --direction i2t --shifts "$first" --methods "$methods" "${both[@]}" --out "$out/lanes/image-a"
 }
 lane_b() {
-  qshift bench --direction i2t --shifts "$second" --methods "$methods" --seeds 0 --oracle --out "$out/lanes/image-b"
+  qshift bench --direction i2t --shifts "$second" --methods "$methods" "${heldout[@]}" --out "$out/lanes/image-b"
   qshift bench --suite scenes-qs-image --methods "$seeded" --seeds 2 --no-oracle --out "$out/lanes/seed-2"
   qshift bench --shifts none --direction i2t --methods source,eata,tcr,qshift --seeds 0 --out "$out/clean-i2t"
-  qshift bench --shifts none --direction t2i --methods source,tcr,qshift --seeds 0 --out "$out/clean-t2i"
+  qshift bench --shifts none --direction t2i --methods source,qshift,tcr --seeds 0 --out "$out/clean-t2i"
+  qshift bench --direction i2t --shifts "$second" --methods "$methods" "${both[@]}" --out "$out/lanes/image-b"
 }
 
 merge() {  # merge TARGET METHODS LANE...: the lanes' cells of METHODS in TARGET/results.jsonl

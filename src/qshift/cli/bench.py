@@ -45,6 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="supervised oracle rows and the headroom share (default: the suite's choice; off for --shifts)",
     )
+    parser.add_argument(
+        "--oracle-modes",
+        default="heldout,transductive",
+        help="which oracle rows --oracle fits: heldout (the shares' ceiling), transductive, or both",
+    )
     parser.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
@@ -91,6 +96,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         queries=_query_counts(args, queries, cells),
         workers=args.workers,
         oracle=oracle,
+        oracle_modes=comma_list(args.oracle_modes),
     )
     if not is_main():
         return 0
