@@ -175,6 +175,18 @@ def test_bench_adds_the_oracle_rows_of_every_cell_and_resumes_them(tmp_path):
     assert again == rows  # nothing recomputed
 
 
+def test_oracle_modes_fit_only_the_named_rows_and_add_the_others_later(tmp_path):
+    enc, ds = ToyDualEncoder.build(), toy_dataset()
+    cells = (("i2t", ShiftSpec("gaussian_noise", 5)),)
+    common = dict(batch_size=8, oracle=True, plots=False)
+    rows = run_bench(enc, ds, cells, ["source"], [0], tmp_path, oracle_modes=["heldout"], **common)
+    assert [r["method"] for r in rows] == ["source", "oracle-heldout"]
+    rows = run_bench(enc, ds, cells, ["source"], [0], tmp_path, **common)
+    assert [r["method"] for r in rows] == ["source", "oracle-heldout", "oracle-transductive"]
+    with pytest.raises(ValueError, match="unknown oracle modes"):
+        run_bench(enc, ds, cells, ["source"], [0], tmp_path, oracle_modes=["both"], **common)
+
+
 def test_tables_give_each_method_its_share_of_the_headroom():
     r1 = {
         "source": (10.0, 30.0),
