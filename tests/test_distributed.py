@@ -204,7 +204,7 @@ def _toy_case(method: str) -> tuple[torch.nn.Module, list[torch.Tensor]]:
 #: AdamW at 1e-2 turns last-bit differences of the statistics (sums split over ranks) into visible
 #: parameter differences, where at 1e-4 the two runs agree exactly
 LR = 1e-2
-ALIGNMENT_LR = {"align": 1e-4}
+ALIGNMENT_LR = {"align": 1e-4, "qshift": 1e-4}
 
 
 def _run_methods() -> dict:

@@ -46,7 +46,7 @@ class QShift(TCR):
     def embed(self, batch: Any) -> torch.Tensor:
         if self.alignment is None:
             return super().embed(batch)
-        with self.alignment.capture(batch):
+        with self.alignment.capture(self.local_share(batch)):
             return super().embed(batch)
 
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
@@ -59,3 +59,12 @@ class QShift(TCR):
         super().reset_state()
         if getattr(self, "alignment", None) is not None:
             self.alignment.reset()
+
+    def extra_state(self) -> dict[str, Any]:
+        alignment = self.alignment.state() if self.alignment is not None else None
+        return {**super().extra_state(), "alignment": alignment}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)
+        if self.alignment is not None:
+            self.alignment.load(state["alignment"])
