@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The stream measurements on scenes (docs/results-diverse.md): continual (the shifts back to back,
 # 3 rounds, severity 5), diverse (every query its own shift, severity 3-5) and gradual
-# (severity 1->5->1 per shift) streams, for the baselines, TCR, its stability options and tcr-gd,
+# (severity 1->5->1 per shift) streams, for the baselines, TCR, its stability options, tcr-gd and
+# the qshift method, each method at its own val-chosen lr (image queries),
 # with image queries (i2t: the 16 corruptions) and text queries (t2i: the 15 text shifts).
 # Every bench call is resumable: rerun the script after a kill.
 # Usage: bash research/scenes/stability.sh [OUT_DIR [PART ...]]
@@ -27,7 +28,7 @@ bench() {  # bench DIRECTION SCENARIO SEEDS ARGS...
 }
 
 i2t-continual() {  # most important first, so that a cut-short run still has the main rows
-  bench i2t continual 0 --methods source,tent,eata,sar,tcr,tcr-gd
+  bench i2t continual 0 --methods source,tent,eata,sar,tcr,tcr-gd,qshift
   bench i2t continual 0 --methods tcr-gd --hparam anchor=1  # last round >= first, clean probes within 2 points
   bench i2t continual 0 --methods tcr-gd --hparam anchor=0.1
   bench i2t continual 0 --methods tcr,tcr-gd --reset drift
@@ -37,7 +38,7 @@ i2t-continual() {  # most important first, so that a cut-short run still has the
   bench i2t continual 0 --methods tcr-gd --hparam anchor=0.1 --reset drift
 }
 i2t-diverse() {
-  bench i2t diverse 0,1,2 --methods source,tcr,tcr-gd
+  bench i2t diverse 0,1,2 --methods source,tcr,tcr-gd,qshift
   bench i2t diverse 0,1,2 --methods tcr-gd --hparam anchor=0.1
   bench i2t diverse 0,1,2 --methods tent,eata,sar
   bench i2t diverse 0,1,2 --methods tcr-gd --hparam projection=per_tensor
@@ -45,15 +46,15 @@ i2t-diverse() {
   bench i2t diverse 0,1,2 --methods tcr-gd --hparam anchor=1
 }
 i2t-gradual() {
-  bench i2t gradual 0 --methods source,tcr,tcr-gd
+  bench i2t gradual 0 --methods source,tcr,tcr-gd,qshift
   bench i2t gradual 0 --methods tent,eata,sar
   bench i2t gradual 0 --methods tcr-gd --hparam anchor=1
 }
 t2i-continual() {
-  bench t2i continual 0 --methods source,tcr,tent,tcr-gd
+  bench t2i continual 0 --methods source,tcr,tent,tcr-gd,qshift
 }
 t2i-diverse() {
-  bench t2i diverse 0 --methods source,tcr,tcr-gd
+  bench t2i diverse 0 --methods source,tcr,tcr-gd,qshift
   bench t2i diverse 0 --methods tcr-gd --hparam anchor=0.1
 }
 
