@@ -197,3 +197,11 @@ def test_legend_never_covers_the_curves_and_stays_in_the_figure(entries):
     if entries > 6:  # many entries: beside the axes, not over them
         assert legend.x0 >= ax.get_window_extent().x1
     plt.close(fig)
+
+
+@pytest.mark.parametrize("count", [3, 10, 14, 20])
+def test_plot_series_get_distinct_colours(count):
+    from qshift.results.plots import series_colours
+
+    colours = series_colours(count)
+    assert len(colours) == count and len(set(colours)) == count

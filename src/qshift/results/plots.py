@@ -38,6 +38,18 @@ def figure(path: Path, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, Any]]:
 _LEGEND_INSIDE_MAX = 6
 
 
+def series_colours(count: int) -> list[Any]:
+    """``count`` distinct colours: matplotlib's tab10 up to ten series, tab20 up to twenty.
+
+    The default cycle repeats after ten, so a table with oracle rows and a dozen methods would
+    paint two of them alike.
+    """
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10" if count <= 10 else "tab20"]
+    return [palette(i % palette.N) for i in range(count)]
+
+
 def place_legend(ax: Any, entries: int) -> None:
     """Legend inside the axes for a few entries; beside them, in one column, for more.
 
@@ -61,11 +73,12 @@ def plot_bars(rows: Sequence[dict[str, Any]], path: Path, metric: str = "r1") ->
     ) as (_, axes):
         for ax, (direction, d) in zip(axes[:, 0], data.items(), strict=True):
             width = 0.8 / max(1, len(d["methods"]))
+            colours = series_colours(len(d["methods"]))
             for i, method in enumerate(d["methods"]):
                 xs = [j + i * width for j, s in enumerate(d["shifts"]) if s in d["table"][method]]
                 ys = [d["table"][method][s][0] for s in d["shifts"] if s in d["table"][method]]
                 errs = [d["table"][method][s][1] for s in d["shifts"] if s in d["table"][method]]
-                ax.bar(xs, ys, width, yerr=errs, label=method)
+                ax.bar(xs, ys, width, yerr=errs, label=method, color=colours[i])
             ax.set_xticks([j + 0.4 - width / 2 for j in range(len(d["shifts"]))])
             ax.set_xticklabels(d["shifts"], rotation=45, ha="right", fontsize=8)
             ax.set_ylabel(f"{metric.upper()} (%)")
