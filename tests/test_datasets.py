@@ -188,6 +188,7 @@ def test_dataset_list_has_one_line_per_family():
     assert kinds == {
         "scenes",
         "scenes-cir",
+        "scenes-av",
         "coco",
         "flickr",
         "karpathy",

@@ -197,6 +197,7 @@ def test_stability_options_are_hyper_parameters():
         "tcr",
         "tcr-free",
         "tcr-gd",
+        "qshift",
     }
 
 
