@@ -26,8 +26,8 @@ import torch
 
 from qshift.gallery import Gallery
 from qshift.methods.base import Adapter, Objective
-from qshift.methods.post import PostSpec, PostTransform, post_items
-from qshift.methods.qbnorm import QueryBank
+from qshift.methods.post import PostSpec, post_items
+from qshift.methods.qbnorm import QBNormTransform
 from qshift.methods.source_stats import SourceStats
 
 
@@ -47,10 +47,8 @@ def gallery_bank(gallery: Gallery, beta: float, chunk: int = 1024) -> tuple[torc
     return log_norm, active
 
 
-class DBNormTransform(PostTransform):
-    """Dual (dynamic) inverted softmax over the stream's and the gallery's banks."""
-
-    rescores = True
+class DBNormTransform(QBNormTransform):
+    """Dual (dynamic) inverted softmax: QB-Norm's stream bank plus a gallery bank."""
 
     def __init__(
         self,
@@ -61,13 +59,9 @@ class DBNormTransform(PostTransform):
     ):
         if not beta_gallery > 0:
             raise ValueError(f"beta_gallery must be > 0, got {beta_gallery}")
-        self.bank = QueryBank(beta_query)
+        super().__init__(stats, beta_query, dynamic)
         self.beta_gallery = beta_gallery
-        self.dynamic = dynamic
         self._gallery: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # (key, norm, active)
-
-    def reset(self) -> None:
-        self.bank.clear()
 
     def gallery_normaliser(self, gallery: Gallery, scores: torch.Tensor) -> torch.Tensor:
         """(B, N) gallery-bank log-normalisers for ``scores`` (0 where the dynamic rule skips)."""
@@ -85,12 +79,6 @@ class DBNormTransform(PostTransform):
         out = betas * scores - self.bank.normaliser(scores, self.dynamic)
         self.bank.add(scores)
         return z, out - self.gallery_normaliser(gallery, scores)
-
-    def state(self) -> dict[str, Any]:
-        return self.bank.state()
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.bank.load(state)
 
 
 class DBNorm(Adapter):
