@@ -76,3 +76,40 @@ def test_scenes_gives_each_method_its_val_lr_and_the_shipped_statistics():
     for task in ("i2t", "t2i"):
         stats = default_hparams(encoder, dataset, "qshift", task)["stats"]
         assert stats.endswith(f"scenes_source.stats-{task}.safetensors")
+
+
+def test_corrected_candidates_read_the_post_corrected_nearest_item_without_moving_the_stream():
+    encoder, gallery = ToyEncoder(), toy_gallery(30)
+    stats = collect_source_stats(encoder, toy_batches([128], seed=5))
+    adapter = methods.build("qshift", encoder, gallery, stats=stats, corrected_candidates=True)
+    stream = _stream(3)
+    for x in stream[:2]:
+        adapter(x)
+    z = adapter.embed(stream[2]).detach()
+    before = copy.deepcopy([t.state() for t in adapter.post])
+    expected_post = copy.deepcopy(adapter.post)
+    bank = adapter.gallery
+    corrected, _ = expected_post[0](z, bank)
+    _, rescored = expected_post[1](corrected, bank)
+    expected = bank.rows(rescored.argmax(dim=1))
+    got = adapter.virtual_batch(z).c
+    assert torch.equal(got, expected)
+    # the raw nearest items differ for some queries: the option changes the pseudo-targets
+    assert not torch.equal(got, bank.rows(bank.scores(z).argmax(dim=1)))
+    after = [t.state() for t in adapter.post]
+    assert torch.equal(before[0]["mean"], after[0]["mean"]) and before[0]["count"] == after[0]["count"]
+    assert torch.equal(before[1]["log_norm"], after[1]["log_norm"])
+
+
+def test_rescore_records_the_batch_under_the_weights_it_adapted():
+    encoder, gallery = ToyEncoder(), toy_gallery(30)
+    x = _stream(1)[0]
+    plain = methods.build("qshift", copy.deepcopy(encoder), gallery, lr=1e-2, align_weight=0.0, post=None)
+    again = methods.build(
+        "qshift", copy.deepcopy(encoder), gallery, lr=1e-2, align_weight=0.0, post=None, rescore=True
+    )
+    plain_scores, again_scores = plain(x), again(x)
+    for a, b in zip(plain.params, again.params, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)  # the same updates
+    assert not torch.allclose(plain_scores, again_scores)
+    assert torch.allclose(again_scores, plain.score(x), atol=1e-6)  # = the adapted weights' scores
