@@ -65,14 +65,17 @@ def test_scenes_gives_each_method_its_val_lr_and_the_shipped_statistics():
     from qshift.api import default_hparams
     from qshift.data import load_dataset
     from qshift.encoders import load_encoder
-    from qshift.scenes.model import SCENES_I2T_LR, SCENES_I2T_LRS
+    from qshift.scenes.model import SCENES_I2T_LR, SCENES_I2T_LRS, SCENES_T2I_HPARAMS
 
     encoder, dataset = load_encoder("scenes"), load_dataset("scenes:val")
     for method in ("tent", "eata", "tcr", "qshift", "align"):
         hparams = default_hparams(encoder, dataset, method, "i2t")
         assert hparams["lr"] == SCENES_I2T_LRS[method]
     assert default_hparams(encoder, dataset, "tcr-free", "i2t").get("lr", SCENES_I2T_LR) == SCENES_I2T_LR
-    assert "lr" not in default_hparams(encoder, dataset, "tcr", "t2i")
+    assert default_hparams(encoder, dataset, "tcr", "t2i")["lr"] == SCENES_T2I_HPARAMS["tcr"]["lr"]
+    captions = default_hparams(encoder, dataset, "qshift", "t2i")
+    assert captions["align_weight"] == 0.0 and captions["lr"] == SCENES_T2I_HPARAMS["qshift"]["lr"]
+    assert "lr" not in default_hparams(encoder, dataset, "tent", "t2i")
     for task in ("i2t", "t2i"):
         stats = default_hparams(encoder, dataset, "qshift", task)["stats"]
         assert stats.endswith(f"scenes_source.stats-{task}.safetensors")

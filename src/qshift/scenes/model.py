@@ -109,6 +109,15 @@ SCENES_I2T_LRS: dict[str, float] = {
 }
 #: the lr of a method the grid did not cover (the paper's default)
 SCENES_I2T_LR = 3e-4
+#: caption queries (t2i): the hyper-parameters chosen on val (500 captions, formal@5 and
+#: char_swap@5; ``research/headroom/design_t2i.sh``, docs/headroom.md). TCR peaks at 3e-3 here
+#: too (1e-2 collapses); qshift drops the alignment term on captions (it lowered R@1 at every
+#: lr tried). The other methods keep their own defaults on captions.
+SCENES_T2I_HPARAMS: dict[str, dict[str, Any]] = {
+    "tcr": {"lr": 3e-3},
+    "tcr-gd": {"lr": 3e-3},
+    "qshift": {"lr": 3e-3, "align_weight": 0.0},
+}
 
 
 class SceneEncoder(DualEncoder):
@@ -144,15 +153,17 @@ class SceneEncoder(DualEncoder):
         return dict(tokens)
 
     def method_defaults(self, method: str, direction: str) -> dict[str, Any]:
-        """Scenes-only defaults: each method's image-query lr chosen on val (:data:`SCENES_I2T_LRS`).
+        """Scenes-only defaults chosen on val: each method's image-query lr
+        (:data:`SCENES_I2T_LRS`) and the caption-query choices of :data:`SCENES_T2I_HPARAMS`.
 
         One lr for all methods would favour some: the entropy methods collapse above 1e-3 where
-        TCR and alignment only start to move. Caption queries keep each method's own default.
-        Re-chosen whenever the weights change.
+        TCR and alignment only start to move. Re-chosen whenever the weights change.
         """
-        if direction != "i2t":
-            return {}
-        return {"lr": SCENES_I2T_LRS.get(method, SCENES_I2T_LR)}
+        if direction == "i2t":
+            return {"lr": SCENES_I2T_LRS.get(method, SCENES_I2T_LR)}
+        if direction == "t2i":
+            return dict(SCENES_T2I_HPARAMS.get(method, {}))
+        return {}
 
     def trained_state(self) -> dict[str, torch.Tensor]:
         """The parameters qshift trains and ships: the ViT and the text projection."""
