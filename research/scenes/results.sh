@@ -22,7 +22,8 @@ both=(--seeds 0 --oracle --oracle-modes heldout,transductive)
 lane_a() {
   qshift bench --direction i2t --shifts "$first" --methods "$methods" "${heldout[@]}" --out "$out/lanes/image-a"
   qshift bench --suite scenes-qs-image --methods "$seeded" --seeds 1 --no-oracle --out "$out/lanes/seed-1"
-  qshift bench --suite scenes-qs-text --methods source,qshift,tcr --no-oracle --out "$out/scenes-qs-text"
+  qshift bench --suite scenes-qs-text --methods source,qshift,tcr,recenter,qbnorm,dbnorm --no-oracle \
+    --out "$out/scenes-qs-text"
   qshift bench --direction i2t --shifts "$first" --methods "$methods" "${both[@]}" --out "$out/lanes/image-a"
 }
 lane_b() {
