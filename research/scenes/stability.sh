@@ -29,6 +29,11 @@ bench() {  # bench DIRECTION SCENARIO SEEDS ARGS...
 
 i2t-continual() {  # most important first, so that a cut-short run still has the main rows
   bench i2t continual 0 --methods source,tent,eata,sar,tcr,tcr-gd,qshift
+  # qshift's corrections keep stream state (a running mean, a query bank): without them, with an
+  # exponential mean, with drift resets
+  bench i2t continual 0 --methods qshift --hparam post=null
+  bench i2t continual 0 --methods qshift --hparam 'post=[["recenter",{"momentum":0.9}],["qbnorm",{"beta":10}]]'
+  bench i2t continual 0 --methods tcr,qshift --reset drift
   bench i2t continual 0 --methods tcr-gd --hparam anchor=1  # last round >= first, clean probes within 2 points
   bench i2t continual 0 --methods tcr-gd --hparam anchor=0.1
   bench i2t continual 0 --methods tcr,tcr-gd --reset drift
@@ -39,6 +44,7 @@ i2t-continual() {  # most important first, so that a cut-short run still has the
 }
 i2t-diverse() {
   bench i2t diverse 0,1,2 --methods source,tcr,tcr-gd,qshift
+  bench i2t diverse 0,1,2 --methods qshift --hparam post=null
   bench i2t diverse 0,1,2 --methods tcr-gd --hparam anchor=0.1
   bench i2t diverse 0,1,2 --methods tent,eata,sar
   bench i2t diverse 0,1,2 --methods tcr-gd --hparam projection=per_tensor
