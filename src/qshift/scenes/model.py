@@ -112,9 +112,9 @@ SCENES_I2T_LR = 3e-4
 #: caption queries (t2i): the hyper-parameters chosen on val (500 captions, formal@5 and
 #: char_swap@5; ``research/headroom/design_t2i.sh``, docs/headroom.md). TCR peaks at 3e-3 here
 #: too (1e-2 collapses); qshift drops the alignment term on captions (it lowered R@1 at every
-#: lr tried). The other methods keep their own defaults on captions. The grid's 8-batch streams
-#: do not show long-stream drift: on the 5,000 clean test captions lr 3e-3 costs TCR and qshift
-#: about 6 points (docs/results-scenes.md).
+#: lr tried). The other methods keep their own defaults on captions. The grid scored shifted
+#: captions only: on clean test captions lr 3e-3 costs TCR and qshift 4-7 points
+#: (docs/results-scenes.md).
 SCENES_T2I_HPARAMS: dict[str, dict[str, Any]] = {
     "tcr": {"lr": 3e-3},
     "tcr-gd": {"lr": 3e-3},
