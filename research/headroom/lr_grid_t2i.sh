@@ -12,4 +12,5 @@ for method in tent eata shot; do
   for lr in 3e-5 1e-4 3e-4; do specs+=(--spec "$method:lr=$lr"); done
 done
 for lr in 3e-4 1e-3 3e-3; do specs+=(--spec "align:lr=$lr"); done
-python research/headroom/grid.py --direction t2i --shifts "$shifts" --queries 500 "${specs[@]}" --out "$out"
+python research/headroom/grid.py --direction t2i --shifts "$shifts" --queries 500 \
+  --stats src/qshift/scenes/assets/scenes_source.stats-t2i.safetensors "${specs[@]}" --out "$out"
