@@ -205,3 +205,23 @@ def test_plot_series_get_distinct_colours(count):
 
     colours = series_colours(count)
     assert len(colours) == count and len(set(colours)) == count
+
+
+def test_a_stream_plot_gives_every_variant_its_own_colour(tmp_path, monkeypatch):
+    """More variants than matplotlib's default cycle (10) still get distinct line colours."""
+    import matplotlib.pyplot as plt
+
+    from qshift.results import plots
+
+    drawn = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: drawn.append(fig))
+    series = [
+        {"i": i, "probe": i % 4 == 3, "r1": 40.0 + i, "source_r1": 40.0, "label": "gaussian_noise@5"}
+        for i in range(8)
+    ]
+    stream = {"stream": "continualx1", "direction": "i2t", "seed": 0, "series": series}
+    rows = [{"variant": f"m{k}", "method": f"m{k}", **stream} for k in range(14)]
+    plots.plot_stream(rows, tmp_path / "stream.png")
+    lines = [line for line in drawn[-1].axes[0].get_lines() if line.get_linestyle() == "-"]
+    assert len(lines) == 14
+    assert len({line.get_color() for line in lines}) == 14

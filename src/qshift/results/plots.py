@@ -141,9 +141,10 @@ def plot_stream(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     by_variant = variants(rows)
     length = max(len(r["series"]) for r in rows)
     with figure(path, figsize=(min(24, max(8, 0.06 * length)), 4.5)) as (_, ax):
-        for variant, runs in by_variant.items():
-            (line,) = ax.plot(*mean_series(runs, False), linewidth=1, label=variant)
-            ax.plot(*mean_series(runs, True), "o", markersize=4, color=line.get_color(), markeredgecolor="k")
+        colours = series_colours(len(by_variant))
+        for colour, (variant, runs) in zip(colours, by_variant.items(), strict=True):
+            ax.plot(*mean_series(runs, False), linewidth=1, label=variant, color=colour)
+            ax.plot(*mean_series(runs, True), "o", markersize=4, color=colour, markeredgecolor="k")
         first = next(iter(by_variant.values()))
         ax.plot(*mean_series(first, True, "source_r1"), "kx", markersize=5, label="source model on probes")
         labels = [p["label"] for p in rows[0]["series"] if not p["probe"]]
