@@ -102,3 +102,18 @@ def test_statistics_load_from_a_path(tmp_path):
     assert set(adapter.stats.layers) == {"body.1", "body.4"}
     with pytest.raises(ValueError, match="stats must be a SourceStats or a path"):
         methods.build("align", encoder, toy_gallery(30), stats=3)
+
+
+def test_a_checkpoint_keeps_the_first_batch_reference():
+    adapter = methods.build("align", ToyEncoder(), toy_gallery(30), lr=1e-2)
+    first, second = toy_batches([32, 32])
+    adapter(first)
+    resumed = methods.build("align", ToyEncoder(), toy_gallery(30), lr=1e-2)
+    assert resumed.alignment.reference is None
+    resumed.load_state_dict(adapter.state_dict())
+    for name, (mean, var) in adapter.alignment.reference.items():
+        assert torch.equal(resumed.alignment.reference[name][0], mean)
+        assert torch.equal(resumed.alignment.reference[name][1], var)
+    z = resumed.embed(3 * second)
+    loss, _ = resumed.objective(z, second, 0)
+    assert float(loss.detach()) > 0

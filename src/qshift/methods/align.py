@@ -120,7 +120,38 @@ class StatsAlignment:
             self.reference = state["reference"]
 
 
-class Align(Adapter):
+class AlignmentTerm:
+    """Mixin for an :class:`Adapter` with an alignment term: it records the layer outputs of each
+    query forward and keeps the term's reference across batches, in checkpoints and resets.
+
+    The host sets ``self.alignment`` (a :class:`StatsAlignment`, or None when its weight is 0)
+    after ``Adapter.__init__``; it reads the term with ``self.alignment.loss()``.
+    """
+
+    alignment: StatsAlignment | None
+
+    def embed(self, batch: Any) -> torch.Tensor:
+        if self.alignment is None:
+            return super().embed(batch)  # type: ignore[misc]
+        with self.alignment.capture(self.local_share(batch)):  # type: ignore[attr-defined]
+            return super().embed(batch)  # type: ignore[misc]
+
+    def reset_state(self) -> None:
+        super().reset_state()  # type: ignore[misc]
+        if getattr(self, "alignment", None) is not None:  # reset runs inside Adapter.__init__ too
+            self.alignment.reset()
+
+    def extra_state(self) -> dict[str, Any]:
+        alignment = self.alignment.state() if self.alignment is not None else None
+        return {**super().extra_state(), "alignment": alignment}  # type: ignore[misc]
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)  # type: ignore[misc]
+        if self.alignment is not None:
+            self.alignment.load(state["alignment"])
+
+
+class Align(AlignmentTerm, Adapter):
     """Match each normalisation layer's batch statistics to the clean ones (module docstring)."""
 
     name = "align"
@@ -129,18 +160,5 @@ class Align(Adapter):
         super().__init__(*args, **kwargs)
         self.alignment = StatsAlignment(self.encoder, self.stats)
 
-    def embed(self, batch: Any) -> torch.Tensor:
-        with self.alignment.capture(self.local_share(batch)):
-            return super().embed(batch)
-
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
         return self.alignment.loss(), self.gallery.scores(z).detach()
-
-    def reset_state(self) -> None:
-        self.alignment.reset()
-
-    def extra_state(self) -> dict[str, Any]:
-        return self.alignment.state()
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.alignment.load(state)

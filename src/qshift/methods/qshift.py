@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from qshift.methods.align import StatsAlignment
+from qshift.methods.align import AlignmentTerm, StatsAlignment
 from qshift.methods.base import Adapter, Objective
 from qshift.methods.post import PostSpec, apply_post
 from qshift.methods.tcr import TCR, VirtualBatch
@@ -41,7 +41,7 @@ from qshift.methods.tcr import TCR, VirtualBatch
 DEFAULT_POST: PostSpec = ("recenter", ("qbnorm", {"beta": 10.0}))
 
 
-class QShift(TCR):
+class QShift(AlignmentTerm, TCR):
     """TCR + ``align_weight`` × alignment loss; recorded embeddings corrected by ``post``."""
 
     name = "qshift"
@@ -62,12 +62,6 @@ class QShift(TCR):
         self.corrected_candidates = corrected_candidates
         self.rescore = rescore
         self.alignment = StatsAlignment(self.encoder, self.stats) if align_weight > 0 else None
-
-    def embed(self, batch: Any) -> torch.Tensor:
-        if self.alignment is None:
-            return super().embed(batch)
-        with self.alignment.capture(self.local_share(batch)):
-            return super().embed(batch)
 
     def virtual_batch(self, z: torch.Tensor, candidates: torch.Tensor | None = None) -> VirtualBatch:
         if candidates is None and self.corrected_candidates and self.post:
@@ -96,17 +90,3 @@ class QShift(TCR):
         if self.alignment is not None:
             loss = loss + self.align_weight * self.alignment.loss()
         return loss, scores
-
-    def reset_state(self) -> None:
-        super().reset_state()
-        if getattr(self, "alignment", None) is not None:
-            self.alignment.reset()
-
-    def extra_state(self) -> dict[str, Any]:
-        alignment = self.alignment.state() if self.alignment is not None else None
-        return {**super().extra_state(), "alignment": alignment}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        super().load_extra_state(state)
-        if self.alignment is not None:
-            self.alignment.load(state["alignment"])

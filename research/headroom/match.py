@@ -1,0 +1,129 @@
+"""Closed-form statistics matching of the query tower's normalisation layers, measured on val.
+
+The alignment term of ``align``/``qshift`` moves the LayerNorm affine parameters by gradient
+steps until each layer's batch statistics approach the clean ones stored with the model. This
+script does the same in closed form instead, as forward hooks on those layers: every layer's
+output y is replaced by y + α·(μ_clean + (y − m)·σ_clean/s − y), m and s the batch's own
+per-feature mean and standard deviation (detached), layer by layer so that later layers see the
+matched earlier ones. With α = 1 the output no longer depends on the layer's affine parameters,
+so an adapting method on top learns nothing there; α < 1, the mean alone or the first k layers
+leave it room.
+
+    PYTHONPATH=research/headroom python research/headroom/match.py --alpha 0.5 \
+        --shifts gaussian_noise@5,fog@5 --spec source --spec qshift --out runs/grid/i2t-match.jsonl
+
+Rows carry the spec with a ``|match=...`` suffix, so they sit beside grid.py's rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from grid import parse_spec  # research/headroom on PYTHONPATH (match.sh)
+from torch import nn
+
+import qshift
+from qshift.api import embed_gallery, evaluate
+from qshift.bench import materialise, query_data, query_subset
+from qshift.data.queries import QueryBatches
+from qshift.methods.source_stats import SourceStats, norm_layers
+from qshift.shifts import streams
+from qshift.shifts.spec import parse_shift
+
+
+def install(tower: nn.Module, stats: SourceStats, alpha: float, layers: int, mean_only: bool) -> list[Any]:
+    """Hooks matching the first ``layers`` normalisation layers (all when 0) to the clean statistics."""
+    names = list(norm_layers(tower))
+    if layers:
+        names = names[:layers]
+    modules = dict(tower.named_modules())
+    handles = []
+    for name in names:
+        ref_mean, ref_var = stats.layers[name]
+
+        def hook(
+            module: nn.Module, inputs: Any, y: torch.Tensor, ref_mean=ref_mean, ref_var=ref_var
+        ) -> torch.Tensor:
+            rows = y.reshape(-1, y.shape[-1])
+            mean = rows.mean(dim=0).detach()
+            if mean_only:
+                matched = y - mean + ref_mean
+            else:
+                std = rows.std(dim=0, unbiased=False).detach().clamp_min(1e-5)
+                matched = ref_mean + (y - mean) * (ref_var.sqrt() / std)
+            return y + alpha * (matched - y)
+
+        handles.append(modules[name].register_forward_hook(hook))
+    return handles
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="scenes:val")
+    parser.add_argument("--shifts", required=True)
+    parser.add_argument("--queries", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--alpha", type=float, default=1.0)
+    parser.add_argument("--layers", type=int, default=0, help="match the first k layers (0: all)")
+    parser.add_argument("--mean-only", action="store_true")
+    parser.add_argument("--spec", action="append", required=True)
+    parser.add_argument("--stats", default="src/qshift/scenes/assets/scenes_source.stats-i2t.safetensors")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = f"|match=a{args.alpha},k{args.layers}{',mean' if args.mean_only else ''}"
+    done = set()
+    if args.out.exists():
+        done = {(r["shift"], r["spec"]) for r in map(json.loads, args.out.read_text().splitlines()) if r}
+    encoder = qshift.load_encoder("scenes")
+    full = qshift.load_dataset(args.dataset)
+    data = query_data(full, "i2t", query_subset(full.num_images, args.queries))
+    stats = SourceStats.load(args.stats)
+    gallery = embed_gallery(encoder, data, "i2t")
+    install(encoder.query_tower("i2t"), stats, args.alpha, args.layers, args.mean_only)
+    for shift in args.shifts.split(","):
+        spec_shift = parse_shift(shift)
+        todo = [s for s in args.spec if (str(spec_shift), s + suffix) not in done]
+        if not todo:
+            continue
+        queries = QueryBatches(encoder, data, "i2t", seed=args.seed)
+        plan = streams.single(queries.num_queries, spec_shift, 64, args.seed)
+        batches = materialise(queries.iterate(plan), len(plan))
+        for spec in todo:
+            method, hparams = parse_spec(spec)
+            start = time.perf_counter()
+            result = evaluate(
+                encoder,
+                data,
+                "i2t",
+                str(spec_shift),
+                method,
+                seed=args.seed,
+                hparams={"stats": stats, **hparams},
+                gallery=gallery,
+                batches=batches,
+                geometry=False,
+            )
+            row = {
+                "direction": "i2t",
+                "shift": str(spec_shift),
+                "seed": args.seed,
+                "queries": args.queries,
+                "spec": spec + suffix,
+                **{k: round(v, 3) for k, v in result.metrics.items()},
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+            with args.out.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            print(
+                f"{row['shift']:22s} {row['spec']:60s} r1 {row['r1']:5.1f}  ({row['seconds']} s)", flush=True
+            )
+
+
+if __name__ == "__main__":
+    main()
