@@ -26,7 +26,7 @@ from qshift.bench import materialise, query_data, query_subset
 from qshift.data.queries import QueryBatches
 from qshift.methods.source_stats import SourceStats
 from qshift.shifts import streams
-from qshift.shifts.spec import parse_shift
+from qshift.shifts.spec import ShiftSpec, parse_shift
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -44,6 +44,56 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
 def row_key(row: dict[str, Any]) -> tuple:
     return (row["direction"], row["shift"], row["seed"], row["queries"], row["spec"])
+
+
+def shift_batches(encoder: Any, data: Any, direction: str, shift: ShiftSpec, seed: int) -> list:
+    """The prepared query batches of one shifted val stream, shared by every spec."""
+    queries = QueryBatches(encoder, data, direction, seed=seed)
+    plan = streams.single(queries.num_queries, shift, 64, seed)
+    return materialise(queries.iterate(plan), len(plan))
+
+
+def run_spec(
+    encoder: Any,
+    data: Any,
+    direction: str,
+    shift: ShiftSpec,
+    spec: str,
+    args: argparse.Namespace,
+    stats: SourceStats,
+    gallery: Any,
+    batches: list,
+    label: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate one spec on prepared batches and append its row to ``args.out`` (labelled
+    ``label``, the spec by default)."""
+    method, hparams = parse_spec(spec)
+    start = time.perf_counter()
+    result = evaluate(
+        encoder,
+        data,
+        direction,
+        str(shift),
+        method,
+        seed=args.seed,
+        hparams={"stats": stats, **hparams},
+        gallery=gallery,
+        batches=batches,
+        geometry=False,
+    )
+    row = {
+        "direction": direction,
+        "shift": str(shift),
+        "seed": args.seed,
+        "queries": args.queries,
+        "spec": label or spec,
+        **{k: round(v, 3) for k, v in result.metrics.items()},
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    with args.out.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    print(f"{row['shift']:22s} {row['spec']:60s} r1 {row['r1']:5.1f}  ({row['seconds']} s)", flush=True)
+    return row
 
 
 def main() -> None:
@@ -77,36 +127,9 @@ def main() -> None:
             continue
         if gallery is None:
             gallery = embed_gallery(encoder, data, args.direction)
-        queries = QueryBatches(encoder, data, args.direction, seed=args.seed)
-        plan = streams.single(queries.num_queries, spec_shift, 64, args.seed)
-        batches = materialise(queries.iterate(plan), len(plan))
+        batches = shift_batches(encoder, data, args.direction, spec_shift, args.seed)
         for spec in todo:
-            method, hparams = parse_spec(spec)
-            start = time.perf_counter()
-            result = evaluate(
-                encoder,
-                data,
-                args.direction,
-                str(spec_shift),
-                method,
-                seed=args.seed,
-                hparams={"stats": stats, **hparams},
-                gallery=gallery,
-                batches=batches,
-                geometry=False,
-            )
-            row = {
-                "direction": args.direction,
-                "shift": str(spec_shift),
-                "seed": args.seed,
-                "queries": args.queries,
-                "spec": spec,
-                **{k: round(v, 3) for k, v in result.metrics.items()},
-                "seconds": round(time.perf_counter() - start, 1),
-            }
-            with args.out.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            print(f"{row['shift']:22s} {spec:50s} r1 {row['r1']:5.1f}  ({row['seconds']} s)", flush=True)
+            run_spec(encoder, data, args.direction, spec_shift, spec, args, stats, gallery, batches)
 
 
 if __name__ == "__main__":

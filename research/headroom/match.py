@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from grid import parse_spec  # research/headroom on PYTHONPATH (match.sh)
+from grid import run_spec, shift_batches  # research/headroom on PYTHONPATH (match.sh)
 from torch import nn
 
 import qshift
-from qshift.api import embed_gallery, evaluate
-from qshift.bench import materialise, query_data, query_subset
-from qshift.data.queries import QueryBatches
+from qshift.api import embed_gallery
+from qshift.bench import query_data, query_subset
 from qshift.methods.source_stats import SourceStats, norm_layers
-from qshift.shifts import streams
 from qshift.shifts.spec import parse_shift
 
 
@@ -91,38 +88,10 @@ def main() -> None:
         todo = [s for s in args.spec if (str(spec_shift), s + suffix) not in done]
         if not todo:
             continue
-        queries = QueryBatches(encoder, data, "i2t", seed=args.seed)
-        plan = streams.single(queries.num_queries, spec_shift, 64, args.seed)
-        batches = materialise(queries.iterate(plan), len(plan))
+        batches = shift_batches(encoder, data, "i2t", spec_shift, args.seed)
         for spec in todo:
-            method, hparams = parse_spec(spec)
-            start = time.perf_counter()
-            result = evaluate(
-                encoder,
-                data,
-                "i2t",
-                str(spec_shift),
-                method,
-                seed=args.seed,
-                hparams={"stats": stats, **hparams},
-                gallery=gallery,
-                batches=batches,
-                geometry=False,
-            )
-            row = {
-                "direction": "i2t",
-                "shift": str(spec_shift),
-                "seed": args.seed,
-                "queries": args.queries,
-                "spec": spec + suffix,
-                **{k: round(v, 3) for k, v in result.metrics.items()},
-                "seconds": round(time.perf_counter() - start, 1),
-            }
-            with args.out.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            print(
-                f"{row['shift']:22s} {row['spec']:60s} r1 {row['r1']:5.1f}  ({row['seconds']} s)", flush=True
-            )
+            label = spec + suffix
+            run_spec(encoder, data, "i2t", spec_shift, spec, args, stats, gallery, batches, label=label)
 
 
 if __name__ == "__main__":
