@@ -19,7 +19,7 @@ import numpy as np
 
 from qshift.data.base import DEFAULT_TEMPERATURE, ImageFiles, ImageSource, RetrievalDataset
 from qshift.tasks import ComposedQuery
-from qshift.utils.cir_layout import REFERENCE_PATH, CirLayout, relative_inside
+from qshift.utils.cir_layout import REFERENCE_PATH, CirLayout, QueryEntry, relative_inside
 
 #: the task of every CIR dataset
 TASK = "cir"
@@ -97,6 +97,32 @@ def check_root(root: str | Path) -> Path:
     if not path.is_dir():
         raise FileNotFoundError(f"dataset root directory not found: {path}")
     return path
+
+
+def root_and_split(
+    spec: str, kind: str, usage: str, default_split: str, split: str | None
+) -> tuple[Path, str]:
+    """``<kind>:<root>[:<split>]`` → the existing root directory and the split (spec or option)."""
+    fields = spec_fields(spec, kind, usage, 2)
+    root = check_root(fields[0])
+    return root, resolve_split(fields[1] if len(fields) > 1 else None, split, default_split, spec)
+
+
+def one_file_layout(
+    family: str,
+    root: Path,
+    text_field: str,
+    relative_file: str,
+    references: Sequence[str],
+    texts: Sequence[str],
+) -> CirLayout:
+    """The layout of a split whose queries are the entries of one annotation file, in order, with
+    the modification text a string."""
+    queries = tuple(
+        QueryEntry(relative_file, index, reference, text)
+        for index, (reference, text) in enumerate(zip(references, texts, strict=True))
+    )
+    return CirLayout(family, root, text_field, False, queries)
 
 
 def cir_dataset(

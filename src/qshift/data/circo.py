@@ -23,16 +23,15 @@ import numpy as np
 
 from qshift.data.base import RetrievalDataset
 from qshift.data.cir import (
-    check_root,
     cir_dataset,
     entry_value,
     gallery_index,
+    one_file_layout,
     reference_override,
-    resolve_split,
-    spec_fields,
+    root_and_split,
 )
 from qshift.utils.annotations import read_json
-from qshift.utils.cir_layout import CirLayout, QueryEntry, relative_inside
+from qshift.utils.cir_layout import CirLayout, relative_inside
 
 DEFAULT_SPLIT = "val"
 USAGE = "circo:<root>[:<split>]"
@@ -95,11 +94,8 @@ class _Split:
 
 
 def _read(spec: str, split: str | None) -> tuple[Path, _Split]:
-    fields = spec_fields(spec, "circo", USAGE, 2)
-    root = check_root(fields[0])
-    return root, _Split(
-        root, resolve_split(fields[1] if len(fields) > 1 else None, split, DEFAULT_SPLIT, spec)
-    )
+    root, name = root_and_split(spec, "circo", USAGE, DEFAULT_SPLIT, split)
+    return root, _Split(root, name)
 
 
 def load_circo(spec: str, split: str | None = None, name: str | None = None) -> RetrievalDataset:
@@ -125,8 +121,4 @@ def load_spec(spec: str, **options: Any) -> RetrievalDataset:
 def layout_spec(spec: str, split: str | None = None) -> CirLayout:
     """Where the queries of ``spec`` sit on disk, in the loader's query order."""
     root, data = _read(spec, split)
-    queries = tuple(
-        QueryEntry(data.relative_file, index, reference, text)
-        for index, (reference, text) in enumerate(zip(data.references, data.texts, strict=True))
-    )
-    return CirLayout("CIRCO", root, "relative_caption", False, queries)
+    return one_file_layout("CIRCO", root, "relative_caption", data.relative_file, data.references, data.texts)
