@@ -42,7 +42,8 @@ _BASE_SHAPES = {
     "ring": ("ring", "donut"),
     "moon": ("moon", "crescent"),
 }
-_RARE_SHAPES = {
+#: rarer names of each shape, the vocabulary of the unseen-word text shifts
+RARE_SHAPES = {
     "circle": ("round disc", "orb"),
     "square": ("quadrate", "four-sided square"),
     "triangle": ("three-cornered shape", "trigon"),
@@ -53,7 +54,8 @@ _RARE_SHAPES = {
     "ring": ("annulus", "hoop"),
     "moon": ("half moon", "sickle"),
 }
-_RARE_COLOURS = {
+#: rarer names of each colour (same use)
+RARE_COLOURS = {
     "red": ("crimson", "scarlet"),
     "orange": ("tangerine", "orange-coloured"),
     "yellow": ("golden", "lemon"),
@@ -148,8 +150,8 @@ LEXICONS = {
         backgrounds=_BASE_BACKGROUNDS,
     ),
     "back_translation": Lexicon(
-        shapes={k: _BASE_SHAPES[k][:1] + _RARE_SHAPES[k] for k in SHAPES},
-        colours={c: (c,) + _RARE_COLOURS[c] for c in COLOURS},
+        shapes={k: _BASE_SHAPES[k][:1] + RARE_SHAPES[k] for k in SHAPES},
+        colours={c: (c,) + RARE_COLOURS[c] for c in COLOURS},
         sizes={"small": ("small", "little", "minor"), "large": ("great", "large", "tall")},
         positions=_bt_position,
         backgrounds={**_BASE_BACKGROUNDS, "stripes": ("strip",), "checks": ("chess",), "dots": ("point",)},

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qshift.data.scenes import COLOURS, COLS, ROWS, SHAPES, STYLES
+from qshift.scenes.lexicons import RARE_COLOURS, RARE_SHAPES
 
 #: the training style and the held-out styles
 ALL_STYLES = ("base", *STYLES)
@@ -154,29 +155,6 @@ _BASE_SHAPES = {
     "ring": ("ring", "donut"),
     "moon": ("moon", "crescent"),
 }
-_RARE_SHAPES = {
-    "circle": ("round disc", "orb"),
-    "square": ("quadrate", "four-sided square"),
-    "triangle": ("three-cornered shape", "trigon"),
-    "star": ("star figure", "five-pointed star"),
-    "cross": ("plus", "crossing"),
-    "heart": ("heart figure", "heart symbol"),
-    "diamond": ("rhombus", "lozenge"),
-    "ring": ("annulus", "hoop"),
-    "moon": ("half moon", "sickle"),
-}
-_RARE_COLOURS = {
-    "red": ("crimson", "scarlet"),
-    "orange": ("tangerine", "orange-coloured"),
-    "yellow": ("golden", "lemon"),
-    "green": ("emerald", "verdant"),
-    "blue": ("azure", "cobalt"),
-    "purple": ("violet", "lilac"),
-    "pink": ("rose", "rosy"),
-    "brown": ("chestnut", "umber"),
-    "black": ("dark", "jet"),
-    "white": ("snowy", "pale"),
-}
 
 _BASE = Words(
     shapes=_BASE_SHAPES,
@@ -205,8 +183,8 @@ WORDS: dict[str, Words] = {
     "passive": _BASE,
     "active": _BASE,
     "back_translation": Words(
-        shapes={k: _BASE_SHAPES[k][:1] + _RARE_SHAPES[k] for k in SHAPES},
-        colours={c: (c, *_RARE_COLOURS[c]) for c in COLOURS},
+        shapes={k: _BASE_SHAPES[k][:1] + RARE_SHAPES[k] for k in SHAPES},
+        colours={c: (c, *RARE_COLOURS[c]) for c in COLOURS},
         sizes={"small": ("small", "little", "minor"), "large": ("great", "large", "tall")},
         places=_bt_places(),
         things=("form", "figure"),
