@@ -16,6 +16,9 @@ run() { nice -n 15 "$QSHIFT" bench --workers 1 "$@"; }
 
 run --shifts none --direction a2v --model scenes-av --dataset scenes-av --methods source --out "$OUT/clean"
 run --shifts none --direction v2a --model scenes-av --dataset scenes-av --methods source --out "$OUT/clean"
+# the source model's a2v R@1 at every audio severity (is any severity measurable?)
+severities=$(for n in gaussian_noise traffic crowd rain thunder wind; do printf '%s@1,%s@2,%s@3,%s@4,%s@5,' $n $n $n $n $n; done)
+run --shifts "${severities%,}" --direction a2v --model scenes-av --dataset scenes-av --methods source --out "$OUT/audio-severity"
 run --suite scenes-av-audio --methods "$METHODS" --seeds "$SEEDS" --queries "$AUDIO_QUERIES" --out "$OUT/audio"
 run --suite scenes-av-video --methods "$METHODS" --seeds "$SEEDS" --queries "$VIDEO_QUERIES" --out "$OUT/video"
 run --scenario temporal --direction v2a --model scenes-av --dataset scenes-av --methods "$METHODS" \
