@@ -373,7 +373,8 @@ def _qshift_run(prefix: list[str], model: Path, dataset: str, out: Path | None =
         command += ["--out", str(out)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    # the whole stderr: under torchrun a rank's own error comes before the launcher's summary
+    assert done.returncode == 0, done.stderr[-12000:]
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
