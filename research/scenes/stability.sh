@@ -30,10 +30,10 @@ bench() {  # bench DIRECTION SCENARIO SEEDS ARGS...
 i2t-continual() {  # most important first, so that a cut-short run still has the main rows
   bench i2t continual 0 --methods source,tent,eata,sar,tcr,tcr-gd,qshift
   # qshift's corrections keep stream state (a running mean, a query bank): without them, with an
-  # exponential mean, with drift resets
+  # exponential mean, with drift resets (TCR's drift row is below, with tcr-gd's)
   bench i2t continual 0 --methods qshift --hparam post=null
   bench i2t continual 0 --methods qshift --hparam 'post=[["recenter",{"momentum":0.9}],["qbnorm",{"beta":10}]]'
-  bench i2t continual 0 --methods tcr,qshift --reset drift
+  bench i2t continual 0 --methods qshift --reset drift
   bench i2t continual 0 --methods tcr-gd --hparam anchor=1  # last round >= first, clean probes within 2 points
   bench i2t continual 0 --methods tcr-gd --hparam anchor=0.1
   bench i2t continual 0 --methods tcr,tcr-gd --reset drift
