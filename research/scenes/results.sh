@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every table of docs/results-scenes.md for the shipped scenes weights, as two one-thread lanes
-# that share a 2-core CPU (about three hours on the 2-core AMD EPYC of docs/scenes.md, and about
-# 105 one-thread minutes more per oracle mode of the text suite, 7 minutes a caption cell), then the
+# that share a 2-core CPU (about three hours on the 2-core AMD EPYC of docs/scenes.md, and 60-75
+# one-thread minutes more per oracle mode of the text suite, 4-5 minutes a caption cell), then the
 # merged tables and plots. The oracle rows are fitted on stream seed 0 (the seeds table shows them
 # from seed 0); the transductive ones, which no share needs, last. Every bench call is resumable:
 # rerun the script after a kill.
