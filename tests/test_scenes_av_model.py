@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from qshift.encoders import load_encoder
+from qshift.encoders.base import stats_file
 from qshift.methods.params import select_parameters
 from qshift.scenes.vit import ViTConfig
 from qshift.scenes_av.dataset import clip_audio, clip_video, scenes_av_split
@@ -21,6 +22,7 @@ from qshift.scenes_av.model import (
     save_scenes_av_model,
 )
 from qshift.scenes_av.towers import AudioConfig
+from qshift.stats import compute_source_stats
 
 TINY = AVConfig(
     frame=ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2, out_dim=32),
@@ -96,6 +98,17 @@ def test_weights_round_trip_through_safetensors_and_json(tiny, tmp_path):
         load_scenes_av_encoder(weights)
     with pytest.raises(FileNotFoundError, match="pretrain scenes-av"):
         load_scenes_av_encoder(tmp_path / "none.safetensors")
+
+
+def test_clean_statistics_are_stored_beside_the_weights_and_found_there(tiny, tmp_path):
+    weights = save_scenes_av_model(tiny, tmp_path, {"steps": 0})
+    loaded = load_encoder(f"scenes-av:{weights}", device="cpu")
+    assert loaded.source_stats_path("a2v") is None
+    stats = compute_source_stats(loaded, scenes_av_split("val", 6), "a2v", batch_size=3)
+    written = stats.save(stats_file(loaded.stats_anchor, "a2v"))
+    assert written == weights.with_name(f"{weights.stem}.stats-a2v.safetensors")
+    again = load_encoder(f"scenes-av:{weights}", device="cpu")
+    assert again.source_stats_path("a2v") == written and again.source_stats_path("v2a") is None
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -15,16 +16,17 @@ import qshift
 from qshift.bench.suites import suite
 from qshift.data.queries import QueryBatches
 from qshift.data.scenes import Background, Scene, SceneObject
-from qshift.encoders.base import RetrievalModel
+from qshift.encoders.base import RetrievalModel, stats_file
 from qshift.errors import ParameterError
 from qshift.scenes_cir.dataset import FAMILY_SIZE, METRICS, build_families, scenes_cir_split
 from qshift.scenes_cir.edits import EDIT_KINDS, Edit, apply_edits, describe, new_object
-from qshift.scenes_cir.model import load_scenes_cir_model, norm_layer_names
+from qshift.scenes_cir.model import DEFAULT_CIR_WEIGHTS, load_scenes_cir_model, norm_layer_names
 from qshift.scenes_cir.pretrain import CIRTrainConfig, pretrain_scenes_cir
 from qshift.scenes_cir.texts import modification_text, reference_forms
 from qshift.scenes_cir.triplets import build_family
 from qshift.scenes_cir.words import ALL_STYLES
 from qshift.shifts.spec import ShiftSpec
+from qshift.stats import compute_source_stats
 from qshift.tasks import ComposedQuery
 
 BACKGROUND = Background("stripes", (120, 120, 120), (150, 150, 150), 0.1, 0.0, 0.0)
@@ -199,6 +201,19 @@ def test_the_shipped_model_runs_composed_queries(small):
     assert set(result.to_json()) >= {"r1", "r50", "rsub1", "rsub2", "rsub3", "map@10"}
     clean = qshift.evaluate(model, data, direction="cir", method="source", batch_size=8)
     assert clean.metrics["rsub3"] >= clean.metrics["rsub1"] and 0 <= clean.metrics["r1"] <= 100
+
+
+def test_clean_statistics_are_stored_beside_the_weights_and_found_there(small, tmp_path):
+    for name in ("scenes_cir.safetensors", "scenes_cir.json"):
+        shutil.copy(DEFAULT_CIR_WEIGHTS.with_name(name), tmp_path / name)
+    weights = tmp_path / "scenes_cir.safetensors"
+    model = qshift.encoders.load_encoder(f"scenes-cir:{weights}")
+    assert model.source_stats_path("cir") is None
+    stats = compute_source_stats(model, small.subset("image+text", range(8)), "cir", batch_size=4)
+    written = stats.save(stats_file(model.stats_anchor, "cir"))
+    assert written == tmp_path / "scenes_cir.stats-cir.safetensors"
+    assert qshift.encoders.load_encoder(f"scenes-cir:{weights}").source_stats_path("cir") == written
+    assert "combiner.norm" in stats.layers
 
 
 @pytest.mark.slow

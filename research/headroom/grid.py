@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,18 +97,27 @@ def run_spec(
     return row
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every grid over cached val streams takes."""
     parser.add_argument("--model", default="scenes")
     parser.add_argument("--dataset", default="scenes:val")
-    parser.add_argument("--direction", choices=("i2t", "t2i"), required=True)
+    parser.add_argument("--direction", choices=("i2t", "t2i"), default="i2t")
     parser.add_argument("--shifts", required=True)
     parser.add_argument("--queries", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--spec", action="append", required=True)
     parser.add_argument("--stats", default="runs/stats/scenes-train-{direction}.safetensors")
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+
+
+def run_grid(
+    args: argparse.Namespace,
+    suffix: str = "",
+    prepare: Callable[[Any, SourceStats], None] | None = None,
+) -> None:
+    """Every ``--spec`` on every ``--shifts`` stream not yet in ``--out``; rows are labelled
+    spec + ``suffix``. ``prepare(encoder, stats)`` runs once on the loaded encoder first (e.g.
+    to install hooks)."""
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = set()
     if args.out.exists():
@@ -117,11 +127,15 @@ def main() -> None:
     total = full.num_images if args.direction == "i2t" else full.num_texts
     data = query_data(full, args.direction, query_subset(total, args.queries))
     stats = SourceStats.load(args.stats.format(direction=args.direction))
+    if prepare is not None:
+        prepare(encoder, stats)
     gallery = None
     for shift in args.shifts.split(","):
         spec_shift = parse_shift(shift)
         todo = [
-            s for s in args.spec if (args.direction, str(spec_shift), args.seed, args.queries, s) not in done
+            s
+            for s in args.spec
+            if (args.direction, str(spec_shift), args.seed, args.queries, s + suffix) not in done
         ]
         if not todo:
             continue
@@ -129,7 +143,24 @@ def main() -> None:
             gallery = embed_gallery(encoder, data, args.direction)
         batches = shift_batches(encoder, data, args.direction, spec_shift, args.seed)
         for spec in todo:
-            run_spec(encoder, data, args.direction, spec_shift, spec, args, stats, gallery, batches)
+            run_spec(
+                encoder,
+                data,
+                args.direction,
+                spec_shift,
+                spec,
+                args,
+                stats,
+                gallery,
+                batches,
+                label=spec + suffix,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_grid_arguments(parser)
+    run_grid(parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -18,28 +18,21 @@ Rows carry the spec with a ``|match=...`` suffix, so they sit beside grid.py's r
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 import torch
-from grid import run_spec, shift_batches  # research/headroom on PYTHONPATH (match.sh)
+from grid import add_grid_arguments, run_grid  # research/headroom on PYTHONPATH (match.sh)
 from torch import nn
 
-import qshift
-from qshift.api import embed_gallery
-from qshift.bench import query_data, query_subset
 from qshift.methods.source_stats import SourceStats, norm_layers
-from qshift.shifts.spec import parse_shift
 
 
-def install(tower: nn.Module, stats: SourceStats, alpha: float, layers: int, mean_only: bool) -> list[Any]:
+def install(tower: nn.Module, stats: SourceStats, alpha: float, layers: int, mean_only: bool) -> None:
     """Hooks matching the first ``layers`` normalisation layers (all when 0) to the clean statistics."""
     names = list(norm_layers(tower))
     if layers:
         names = names[:layers]
     modules = dict(tower.named_modules())
-    handles = []
     for name in names:
         ref_mean, ref_var = stats.layers[name]
 
@@ -55,43 +48,23 @@ def install(tower: nn.Module, stats: SourceStats, alpha: float, layers: int, mea
                 matched = ref_mean + (y - mean) * (ref_var.sqrt() / std)
             return y + alpha * (matched - y)
 
-        handles.append(modules[name].register_forward_hook(hook))
-    return handles
+        modules[name].register_forward_hook(hook)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="scenes:val")
-    parser.add_argument("--shifts", required=True)
-    parser.add_argument("--queries", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    add_grid_arguments(parser)
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--layers", type=int, default=0, help="match the first k layers (0: all)")
     parser.add_argument("--mean-only", action="store_true")
-    parser.add_argument("--spec", action="append", required=True)
-    parser.add_argument("--stats", default="src/qshift/scenes/assets/scenes_source.stats-i2t.safetensors")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.set_defaults(stats="src/qshift/scenes/assets/scenes_source.stats-{direction}.safetensors")
     args = parser.parse_args()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     suffix = f"|match=a{args.alpha},k{args.layers}{',mean' if args.mean_only else ''}"
-    done = set()
-    if args.out.exists():
-        done = {(r["shift"], r["spec"]) for r in map(json.loads, args.out.read_text().splitlines()) if r}
-    encoder = qshift.load_encoder("scenes")
-    full = qshift.load_dataset(args.dataset)
-    data = query_data(full, "i2t", query_subset(full.num_images, args.queries))
-    stats = SourceStats.load(args.stats)
-    gallery = embed_gallery(encoder, data, "i2t")
-    install(encoder.query_tower("i2t"), stats, args.alpha, args.layers, args.mean_only)
-    for shift in args.shifts.split(","):
-        spec_shift = parse_shift(shift)
-        todo = [s for s in args.spec if (str(spec_shift), s + suffix) not in done]
-        if not todo:
-            continue
-        batches = shift_batches(encoder, data, "i2t", spec_shift, args.seed)
-        for spec in todo:
-            label = spec + suffix
-            run_spec(encoder, data, "i2t", spec_shift, spec, args, stats, gallery, batches, label=label)
+
+    def prepare(encoder: Any, stats: SourceStats) -> None:
+        install(encoder.query_tower(args.direction), stats, args.alpha, args.layers, args.mean_only)
+
+    run_grid(args, suffix, prepare)
 
 
 if __name__ == "__main__":

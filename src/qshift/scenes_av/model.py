@@ -173,6 +173,7 @@ def load_scenes_av_encoder(weights: str | Path | None = None) -> SceneAVEncoder:
         )
     for name, tower in (("video", encoder.video), ("audio", encoder.audio)):
         tower.load_state_dict({k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")})
+    encoder.stats_anchor = path
     return encoder.eval()
 
 

@@ -163,7 +163,9 @@ def load_scenes_cir_model(weights: str | Path | None = None) -> SceneCIRModel:
         combiner.load_state_dict(state)
     except RuntimeError as err:
         raise ValueError(f"scenes-cir weights {path} do not match their config {cfg_file}: {err}") from err
-    return SceneCIRModel(load_scenes_encoder(), combiner).eval()
+    model = SceneCIRModel(load_scenes_encoder(), combiner)
+    model.stats_anchor = path
+    return model.eval()
 
 
 def load_spec(spec: str, device: torch.device | str = "cpu", precision: str = "auto") -> SceneCIRModel:
