@@ -51,7 +51,8 @@ def synthetic(seed: int = 0) -> tuple[Tower, Gallery, np.ndarray, torch.Tensor]:
 
 
 def batches_of(queries: torch.Tensor, indices: np.ndarray, size: int = 16) -> list:
-    return [(queries[indices[i : i + size]], indices[i : i + size]) for i in range(0, len(indices), size)]
+    chunks = [indices[i : i + size] for i in range(0, len(indices), size)]
+    return [(queries[chunk], chunk, chunk) for chunk in chunks]  # (input, groups, query indices)
 
 
 def test_supervised_loss_is_the_mass_on_the_relevant_items():

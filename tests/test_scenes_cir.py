@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 import qshift
+from qshift.bench.oracle import oracle
 from qshift.bench.suites import suite
 from qshift.data.queries import QueryBatches
 from qshift.data.scenes import Background, Scene, SceneObject
@@ -201,6 +202,16 @@ def test_the_shipped_model_runs_composed_queries(small):
     assert set(result.to_json()) >= {"r1", "r50", "rsub1", "rsub2", "rsub3", "map@10"}
     clean = qshift.evaluate(model, data, direction="cir", method="source", batch_size=8)
     assert clean.metrics["rsub3"] >= clean.metrics["rsub1"] and 0 <= clean.metrics["r1"] <= 100
+
+
+def test_the_oracle_masks_each_references_and_scores_the_task_metrics(small):
+    model = qshift.encoders.load_encoder("scenes-cir")
+    data = small.subset("image+text", range(12))
+    result = oracle(model, data, "cir", "none", mode="heldout", epochs=1, batch_size=6, workers=1)
+    source = qshift.evaluate(model, data, direction="cir", method="source", batch_size=6)
+    assert set(result.metrics) == set(source.metrics) >= {"rsub1", "map@10"}
+    for key, value in source.metrics.items():  # the same masked ranking as evaluate's
+        assert result.source_metrics[key] == pytest.approx(value, abs=1e-6), key
 
 
 def test_clean_statistics_are_stored_beside_the_weights_and_found_there(small, tmp_path):

@@ -18,6 +18,10 @@ Two variants:
   in two halves; a model fitted on one half scores the other, both ways, so that no query is
   scored by a model fitted on it. The source model's metrics on the same halves come with it.
 
+Gallery items a query never ranks (a composed query's reference, :attr:`RetrievalDataset.excluded`)
+are masked out of its loss and its scores, as in :func:`qshift.evaluate`; the task's extra
+metrics (Recall_subset, mAP@k) are computed the same way too.
+
 The prepared query batches are held in memory across epochs. The encoder's weights (and which
 of its parameters require gradients) are restored when it returns.
 """
@@ -38,7 +42,7 @@ from qshift.api import embed_gallery, resolve
 from qshift.data.base import RetrievalDataset
 from qshift.data.queries import QueryBatches
 from qshift.encoders.base import RetrievalModel, check_direction, move_batch
-from qshift.gallery import Gallery
+from qshift.gallery import Gallery, MaskedGallery
 from qshift.methods.params import select_parameters
 from qshift.metrics import GroupIndex, RetrievalMetrics
 from qshift.shifts.spec import ShiftSpec, parse_shift
@@ -46,7 +50,7 @@ from qshift.shifts.streams import PlannedBatch, StreamPlan, single
 from qshift.tasks import get_task
 
 Mode = Literal["transductive", "heldout"]
-Prepared = list[tuple[Any, np.ndarray]]  # (prepared input, query groups) per batch
+Prepared = list[tuple[Any, np.ndarray, np.ndarray]]  # (prepared input, query groups, query indices)
 
 #: oracle settings chosen on the scenes val split (docs/headroom.md)
 EPOCHS = 10
@@ -100,17 +104,52 @@ def _plan(indices: np.ndarray, spec: ShiftSpec, batch_size: int) -> StreamPlan:
 
 
 def _prepare(queries: QueryBatches, plan: StreamPlan, device: torch.device) -> Prepared:
-    return [(move_batch(prepared, device), groups) for _, prepared, groups in queries.iterate(plan)]
+    return [
+        (move_batch(prepared, device), groups, planned.indices)
+        for planned, prepared, groups in queries.iterate(plan)
+    ]
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """What a task attaches to each query (indexed by query): gallery items it never ranks,
+    its Recall_subset candidates, and the metrics beyond R@1/5/10 and mAP."""
+
+    excluded: Sequence[np.ndarray] | None = None
+    subsets: Sequence[np.ndarray] | None = None
+    extra_metrics: Sequence[str] = ()
+
+    def excluded_at(self, indices: np.ndarray) -> list[np.ndarray] | None:
+        return [self.excluded[i] for i in indices] if self.excluded is not None else None
+
+    def subsets_at(self, indices: np.ndarray) -> list[np.ndarray] | None:
+        return [self.subsets[i] for i in indices] if self.subsets is not None else None
 
 
 class OracleFitter:
     """Fits and scores the query tower's adapted parameters; restores them on :meth:`restore`."""
 
-    def __init__(self, tower: nn.Module, params: list[nn.Parameter], gallery: Gallery, groups: np.ndarray):
+    def __init__(
+        self,
+        tower: nn.Module,
+        params: list[nn.Parameter],
+        gallery: Gallery,
+        groups: np.ndarray,
+        options: QueryOptions = QueryOptions(),
+    ):
         self.tower, self.params, self.gallery = tower, params, gallery
         self.gallery_groups = groups
+        self.options = options
         self.index = GroupIndex(groups)
         self.source = [p.detach().clone() for p in params]
+
+    def gallery_for(self, indices: np.ndarray) -> Gallery:
+        """The gallery as the queries at ``indices`` see it (their excluded items masked)."""
+        excluded = self.options.excluded_at(indices)
+        return MaskedGallery(self.gallery, excluded) if excluded is not None else self.gallery
+
+    def metrics(self) -> RetrievalMetrics:
+        return RetrievalMetrics(self.gallery_groups, self.options.extra_metrics)
 
     @torch.no_grad()
     def restore(self) -> None:
@@ -125,10 +164,10 @@ class OracleFitter:
         self.tower.eval()
         for _ in range(epochs):
             for i in torch.randperm(len(batches), generator=generator).tolist():
-                prepared, groups = batches[i]
+                prepared, groups, indices = batches[i]
                 relevant, valid = self.index.relevant(groups)
                 z = F.normalize(self.tower(prepared).float(), dim=-1)
-                loss = supervised_loss(z, self.gallery, relevant, valid, temperature)
+                loss = supervised_loss(z, self.gallery_for(indices), relevant, valid, temperature)
                 if loss is None:
                     continue
                 optimizer.zero_grad(set_to_none=True)
@@ -139,11 +178,13 @@ class OracleFitter:
     def score(self, batches: Prepared, *into: RetrievalMetrics) -> dict[str, float]:
         """Score ``batches`` with the current weights; add them to every metrics object in ``into``."""
         self.tower.eval()
-        own = RetrievalMetrics(self.gallery_groups)
-        for prepared, groups in batches:
-            scores = self.gallery.scores(F.normalize(self.tower(prepared).float(), dim=-1))
+        own = self.metrics()
+        for prepared, groups, indices in batches:
+            z = F.normalize(self.tower(prepared).float(), dim=-1)
+            scores = self.gallery_for(indices).scores(z)
+            subsets = self.options.subsets_at(indices)
             for metrics in (own, *into):
-                metrics.update(scores, groups)
+                metrics.update(scores, groups, subsets)
         return own.compute()
 
 
@@ -160,16 +201,18 @@ def cross_fit(
     temperature: float,
     weight_decay: float = 1e-4,
     seed: int = 0,
+    options: QueryOptions = QueryOptions(),
 ) -> tuple[dict[str, float], dict[str, float], list[tuple[dict[str, float], dict[str, float]]]]:
     """For each (fit part, score part) of ``splits``: restore the source weights, score the
-    score part, fit ``params`` on the fit part, score it again.
+    score part, fit ``params`` on the fit part, score it again. ``options`` carries the task's
+    per-query exclusions, subsets and extra metrics.
 
     Returns the fitted models' metrics over every scored query, the source's over the same
     queries, and per split (metrics, source metrics). ``tower``'s weights and gradient flags
     are restored on return.
     """
-    fitter = OracleFitter(tower, params, gallery, gallery_groups)
-    overall, overall_source = RetrievalMetrics(gallery_groups), RetrievalMetrics(gallery_groups)
+    fitter = OracleFitter(tower, params, gallery, gallery_groups, options)
+    overall, overall_source = fitter.metrics(), fitter.metrics()
     per_split: list[tuple[dict[str, float], dict[str, float]]] = []
     grad_flags = {id(p): p.requires_grad for p in tower.parameters()}
     chosen = {id(p) for p in params}
@@ -231,11 +274,7 @@ def oracle(
         raise ValueError("the query tower has no parameters to adapt for the oracle")
     gallery_emb = embed_gallery(encoder, dataset, direction, workers) if gallery is None else gallery
     task = get_task(direction)
-    if dataset.excluded.get(task.name):
-        raise ValueError(
-            f"the oracle does not handle gallery items excluded per query (task {task.name!r}, "
-            "e.g. a composed query's reference); its loss would count them"
-        )
+    options = QueryOptions(dataset.excluded.get(task.name), dataset.subsets.get(task.name), dataset.metrics)
     groups = dataset.groups[task.gallery]
     if mode == "transductive":
         parts = [np.concatenate([b.indices for b in single(n, spec, batch_size, seed)])]
@@ -246,7 +285,7 @@ def oracle(
     prepared = [_prepare(queries, _plan(part, spec, batch_size), encoder.device) for part in parts]
     metrics, source, per_split = cross_fit(
         tower, params, Gallery(gallery_emb, device=encoder.device, record="dense"), groups, prepared, splits,
-        epochs=epochs, lr=lr, temperature=temperature, weight_decay=weight_decay, seed=seed,
+        epochs=epochs, lr=lr, temperature=temperature, weight_decay=weight_decay, seed=seed, options=options,
     )  # fmt: skip
     folds = [
         Fold(np.sort(parts[fit_on]), np.sort(parts[score_on]), fold_metrics, fold_source)
