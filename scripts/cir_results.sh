@@ -15,7 +15,7 @@ set -euo pipefail
 out=${1:-runs/results-cir}
 queries=${2:-128}
 export OMP_NUM_THREADS=1
-methods=source,tent,eata,sar,read,deyo,shot,tcr,tcr-free,tcr-gd,recenter,qbnorm,dbnorm,qshift
+methods=source,tent,eata,sar,read,deyo,shot,tcr,tcr-free,tcr-gd,recenter,qbnorm,dbnorm,align,qshift
 bench() { nice -n 15 qshift bench --model scenes-cir --dataset scenes-cir "$@"; }
 
 bench --shifts none --direction cir --methods source --out "$out/source-full/clean"
