@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from qshift import collective
+from qshift.data.base import per_query_rows
 from qshift.encoders.base import move_batch
 from qshift.gallery import TopK
 from qshift.methods.base import Adapter, Scores
@@ -198,8 +199,8 @@ def run_stream(
     for planned, prepared, groups in tqdm(batches, total=total, desc=desc, disable=not shown, leave=False):
         prepared = move_batch(prepared, device)
         rows = planned.indices.tolist()
-        batch_subsets = [subsets[i] for i in rows] if subsets is not None else None
-        with adapter.excluding([excluded[i] for i in rows] if excluded is not None else None):
+        batch_subsets = per_query_rows(subsets, rows)
+        with adapter.excluding(per_query_rows(excluded, rows)):
             if planned.probe:
                 # every rank takes part in the collectives; rank 0 keeps the numbers
                 scored, source = adapter.score(prepared), adapter.record(adapter.source_embed(prepared))

@@ -39,7 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from qshift.api import embed_gallery, resolve
-from qshift.data.base import RetrievalDataset
+from qshift.data.base import RetrievalDataset, per_query_rows
 from qshift.data.queries import QueryBatches
 from qshift.encoders.base import RetrievalModel, check_direction, move_batch
 from qshift.gallery import Gallery, MaskedGallery
@@ -119,12 +119,6 @@ class QueryOptions:
     subsets: Sequence[np.ndarray] | None = None
     extra_metrics: Sequence[str] = ()
 
-    def excluded_at(self, indices: np.ndarray) -> list[np.ndarray] | None:
-        return [self.excluded[i] for i in indices] if self.excluded is not None else None
-
-    def subsets_at(self, indices: np.ndarray) -> list[np.ndarray] | None:
-        return [self.subsets[i] for i in indices] if self.subsets is not None else None
-
 
 class OracleFitter:
     """Fits and scores the query tower's adapted parameters; restores them on :meth:`restore`."""
@@ -145,7 +139,7 @@ class OracleFitter:
 
     def gallery_for(self, indices: np.ndarray) -> Gallery:
         """The gallery as the queries at ``indices`` see it (their excluded items masked)."""
-        excluded = self.options.excluded_at(indices)
+        excluded = per_query_rows(self.options.excluded, indices)
         return MaskedGallery(self.gallery, excluded) if excluded is not None else self.gallery
 
     def metrics(self) -> RetrievalMetrics:
@@ -182,7 +176,7 @@ class OracleFitter:
         for prepared, groups, indices in batches:
             z = F.normalize(self.tower(prepared).float(), dim=-1)
             scores = self.gallery_for(indices).scores(z)
-            subsets = self.options.subsets_at(indices)
+            subsets = per_query_rows(self.options.subsets, indices)
             for metrics in (own, *into):
                 metrics.update(scores, groups, subsets)
         return own.compute()

@@ -81,6 +81,12 @@ def take(items: Sequence[Any], indices: Sequence[int]) -> Sequence[Any]:
     return ItemSubset(items, indices)
 
 
+def per_query_rows(per_query: Sequence[np.ndarray] | None, rows: Sequence[int]) -> list[np.ndarray] | None:
+    """A per-query option (:attr:`RetrievalDataset.excluded` or ``subsets`` of a task) for the
+    queries ``rows`` of a batch; None when the task has none."""
+    return [per_query[i] for i in rows] if per_query is not None else None
+
+
 class ItemSubset:
     """The items of ``source`` at ``indices``, in that order (lazy: nothing is loaded here)."""
 
