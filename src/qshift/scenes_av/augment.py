@@ -18,7 +18,7 @@ COLOUR_GAIN = 0.15
 VIDEO_NOISE = 0.25
 #: ranges for waveforms in [−1, 1]
 GAIN_DB = 2.0
-#: the hiss stays 11 dB or more below a clip (RMS 0.19): fainter than every benchmark noise
+#: the hiss stays 10 dB or more below a clip (RMS 0.17): fainter than every benchmark noise
 AUDIO_NOISE = 0.05
 
 

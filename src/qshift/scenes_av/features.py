@@ -35,8 +35,8 @@ class MelConfig:
     floor: float = 1e-5
     #: statistics of the log-mel values of clean training clips (:func:`statistics` of the first
     #: 1,000 ``scenes-av`` train soundtracks)
-    mean: float = -6.6
-    std: float = 5.9
+    mean: float = -6.78
+    std: float = 5.8
 
     def __post_init__(self) -> None:
         if self.fmax > self.sample_rate / 2 or not 0 <= self.fmin < self.fmax:

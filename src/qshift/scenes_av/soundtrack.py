@@ -53,10 +53,10 @@ TREMOLO_HZ = 12.0
 #: the moon's noise band: centred on twice the pitch, ±15 % wide, as loud as its sine
 BREATH_RATIO, BREATH_WIDTH = 2.0, 0.15
 #: size → gain (a small object is 7 dB quieter); peak amplitude of one large voice, which puts a
-#: clip at an RMS of about 0.19 (−15 dBFS), the loudness of the real recordings that READ's noise
+#: clip at an RMS of about 0.17 (−15.5 dBFS), the loudness of the real recordings that READ's noise
 #: levels were set for; where voices add above full scale the sum clips, as a loud recording does
 GAINS = {"small": 10 ** (-7 / 20), "large": 1.0}
-VOICE_PEAK = 1.0
+VOICE_PEAK = 0.9
 #: speed → seconds between notes; each note rises in 4 ms and decays with 0.35 of its period
 PERIODS = {"slow": 0.25, "fast": 0.125}
 ATTACK = 0.004
