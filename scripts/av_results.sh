@@ -1,25 +1,52 @@
 #!/usr/bin/env bash
-# docs/results-av.md: every method on the scenes-av suites (3 stream seeds), the clean rows and
-# the temporal scenario. Resumable: each qshift bench continues where it stopped (results.jsonl).
-# One CPU-heavy process at a time, niced; OUT defaults to runs/results-av.
-#   bash scripts/av_results.sh [OUT]
+# Every table of docs/results-av.md for the shipped scenes-av model, one process at a time at
+# nice 15 with one torch thread, resumable (every bench call skips its finished cells: rerun the
+# script after a kill). Usage: bash scripts/av_results.sh [OUT_DIR] [QUERIES]
+#   1. the source model on all 1,000 test clips: clean both ways, and a2v at every severity of
+#      the six audio shifts;
+#   2. every method on a fixed subset of QUERIES queries (default 128; the gallery stays whole:
+#      1,000 clips), seed by seed (0, then 1, then 2), the audio suite (a2v) before the video
+#      suite (v2a), with the supervised headroom oracle (held-out and transductive) on seed 0,
+#      and clean queries both ways;
+#   3. the temporal scenario (v2a clips drifting clean → noise → blur), every method, 3 seeds;
+#   4. tables of R@1 over the 3 seeds for every folder, and the seed-0 R@1 table with the oracle
+#      rows and each method's share of the headroom.
 set -euo pipefail
-OUT=${1:-runs/results-av}
-QSHIFT=${QSHIFT:-qshift}
-METHODS=source,tent,eata,sar,read,deyo,shot,tcr,tcr-free,tcr-gd
-SEEDS=0,1,2
-#: query subsets (the gallery stays whole: 1,000 clips); see docs/results-av.md
-AUDIO_QUERIES=${AUDIO_QUERIES:-1000}
-VIDEO_QUERIES=${VIDEO_QUERIES:-384}
-TEMPORAL_QUERIES=${TEMPORAL_QUERIES:-128}
-run() { nice -n 15 "$QSHIFT" bench --workers 1 "$@"; }
+out=${1:-runs/results-av}
+queries=${2:-128}
+export OMP_NUM_THREADS=1
+methods=source,tent,eata,sar,read,deyo,shot,tcr,tcr-free,tcr-gd,recenter,qbnorm,dbnorm,align,qshift
+bench() { nice -n 15 qshift bench --workers 1 --model scenes-av --dataset scenes-av "$@"; }
 
-run --shifts none --direction a2v --model scenes-av --dataset scenes-av --methods source --out "$OUT/clean"
-run --shifts none --direction v2a --model scenes-av --dataset scenes-av --methods source --out "$OUT/clean"
-# the source model's a2v R@1 at every audio severity (is any severity measurable?)
+bench --shifts none --direction a2v --methods source --out "$out/source-full/clean"
+bench --shifts none --direction v2a --methods source --out "$out/source-full/clean"
 severities=$(for n in gaussian_noise traffic crowd rain thunder wind; do printf '%s@1,%s@2,%s@3,%s@4,%s@5,' $n $n $n $n $n; done)
-run --shifts "${severities%,}" --direction a2v --model scenes-av --dataset scenes-av --methods source --out "$OUT/audio-severity"
-run --suite scenes-av-audio --methods "$METHODS" --seeds "$SEEDS" --queries "$AUDIO_QUERIES" --out "$OUT/audio"
-run --suite scenes-av-video --methods "$METHODS" --seeds "$SEEDS" --queries "$VIDEO_QUERIES" --out "$OUT/video"
-run --scenario temporal --direction v2a --model scenes-av --dataset scenes-av --methods "$METHODS" \
-    --seeds "$SEEDS" --queries "$TEMPORAL_QUERIES" --out "$OUT/temporal"
+bench --shifts "${severities%,}" --direction a2v --methods source --out "$out/source-full/audio-severity"
+
+for seed in 0 1 2; do
+  oracle=$([ "$seed" = 0 ] && echo --oracle || echo --no-oracle)
+  bench --suite scenes-av-audio --methods "$methods" --seeds "$seed" --queries "$queries" $oracle --out "$out/audio"
+  bench --suite scenes-av-video --methods "$methods" --seeds "$seed" --queries "$queries" $oracle --out "$out/video"
+  for direction in a2v v2a; do
+    bench --shifts none --direction "$direction" --methods "$methods" --seeds "$seed" --queries "$queries" \
+      --out "$out/clean-$direction"
+  done
+done
+bench --scenario temporal --direction v2a --methods "$methods" --seeds 0,1,2 --queries "$queries" --out "$out/temporal"
+
+python - "$out" <<'PY'
+import json, sys
+from pathlib import Path
+from qshift.results import markdown_table
+from qshift.results.tables import ORACLES
+
+for results in sorted(Path(sys.argv[1]).rglob("results.jsonl")):
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    methods = [r for r in rows if r["method"] not in ORACLES]
+    tables = [markdown_table(methods, "r1")]
+    if len(methods) < len(rows):
+        seed0 = markdown_table([r for r in rows if r["seed"] == 0])
+        tables.append(f"Seed 0 with the oracle rows:\n\n{seed0}")
+    (results.parent / "tables.md").write_text("\n".join(tables))
+    print(f"tables: {results.parent / 'tables.md'}")
+PY
