@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Every table of docs/results-av.md for the shipped scenes-av model, one process at a time at
 # nice 15 with one torch thread, resumable (every bench call skips its finished cells: rerun the
-# script after a kill). Usage: bash scripts/av_results.sh [OUT_DIR] [QUERIES]
+# script after a kill). Usage: bash scripts/av_results.sh [OUT_DIR] [VIDEO_QUERIES]
 #   1. the source model on all 1,000 test clips: clean both ways, and a2v at every severity of
 #      the six audio shifts;
-#   2. every method on a fixed subset of QUERIES queries (default 128; the gallery stays whole:
-#      1,000 clips), seed by seed (0, then 1, then 2), the audio suite (a2v) before the video
-#      suite (v2a), with the supervised headroom oracle (held-out and transductive) on seed 0,
-#      and clean queries both ways;
+#   2. every method, seed by seed (0, then 1, then 2): the audio suite (a2v) on all 1,000 clips,
+#      the video suite (v2a) on a fixed subset of VIDEO_QUERIES clips (default 128; the gallery
+#      stays whole), with the supervised headroom oracle on seed 0 (audio: held-out and
+#      transductive; video: held-out), and clean queries both ways (128 clips);
 #   3. the temporal scenario (v2a clips drifting clean → noise → blur), every method, 3 seeds;
 #   4. tables of R@1 over the 3 seeds for every folder, and the seed-0 R@1 table with the oracle
 #      rows and each method's share of the headroom.
@@ -25,14 +25,15 @@ bench --shifts "${severities%,}" --direction a2v --methods source --out "$out/so
 
 for seed in 0 1 2; do
   oracle=$([ "$seed" = 0 ] && echo --oracle || echo --no-oracle)
-  bench --suite scenes-av-audio --methods "$methods" --seeds "$seed" --queries "$queries" $oracle --out "$out/audio"
-  bench --suite scenes-av-video --methods "$methods" --seeds "$seed" --queries "$queries" $oracle --out "$out/video"
+  bench --suite scenes-av-audio --methods "$methods" --seeds "$seed" $oracle --out "$out/audio"
+  bench --suite scenes-av-video --methods "$methods" --seeds "$seed" --queries "$queries" $oracle \
+    --oracle-modes heldout --out "$out/video"
   for direction in a2v v2a; do
-    bench --shifts none --direction "$direction" --methods "$methods" --seeds "$seed" --queries "$queries" \
+    bench --shifts none --direction "$direction" --methods "$methods" --seeds "$seed" --queries 128 \
       --out "$out/clean-$direction"
   done
 done
-bench --scenario temporal --direction v2a --methods "$methods" --seeds 0,1,2 --queries "$queries" --out "$out/temporal"
+bench --scenario temporal --direction v2a --methods "$methods" --seeds 0,1,2 --queries 128 --out "$out/temporal"
 
 python - "$out" <<'PY'
 import json, sys
