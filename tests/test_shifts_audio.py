@@ -60,7 +60,7 @@ def test_gaussian_noise_std_schedule():
 
 @pytest.mark.parametrize("name", ENVIRONMENTAL)
 def test_gain_is_amplitude_times_ten_to_the_g_over_20(name):
-    """READ's dB gains scale one noise draw at RMS 0.1: x + 0.1 · 10^(g/20) · noise, saturated."""
+    """READ's dB gains scale one noise draw at the reference RMS r: x + r · 10^(g/20) · noise, saturated."""
     silence = np.zeros(RATE, dtype=np.float32)
     noise = synthesise(name, RATE, RATE, np.random.default_rng(2))
     for severity, gain_db in zip(range(1, 6), (1, 2, 4, 6, 8), strict=True):

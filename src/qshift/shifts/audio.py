@@ -14,11 +14,13 @@ as 16-bit PCM, which saturates at full scale (soundfile's write and pydub's over
 the shifts here clip to [−1, 1] likewise.
 
 qshift synthesises the five sounds from the seed (recipes in each shift's docstring, constants
-in ``qshift.shifts._audio_noises``) at the level of a recording with RMS 0.1 (−20 dBFS) before
-the gain; READ does not state its recordings' levels, so that reference level is qshift's
-choice (severity 5 mixes noise at RMS 0.25). ``noise_dir=DIR`` mixes the recording
-``DIR/<name>.wav`` instead, at its own level as READ does, from a seeded random start (READ
-starts at 0; a random start lets seeds differ), looped as needed.
+in ``qshift.shifts._audio_noises``) at the level of an ambience recorded at RMS 0.0316 (−30 dBFS)
+before the gain; READ does not state its recordings' levels, so that reference level is qshift's
+choice (severity 5 mixes noise at RMS 0.079). It is set so that the ambiences, like Gaussian
+noise, leave a clip at severity 1 mostly recognisable: at −20 dBFS every one of them at severity
+1 cost the ``scenes-av`` source model more than Gaussian noise at severity 3 (docs/results-av.md).
+``noise_dir=DIR`` mixes the recording ``DIR/<name>.wav`` instead, at its own level as READ does,
+from a seeded random start (READ starts at 0; a random start lets seeds differ), looped as needed.
 
 Per seed, one noise draw serves all five severities (only its gain or σ changes), so the
 corruption of a clip grows with severity. Options: ``sample_rate`` (Hz, default 16 000) for
@@ -41,7 +43,7 @@ from qshift.shifts._checks import check_options, check_seed, check_severity
 AUDIO_SHIFTS = ("gaussian_noise", "traffic", "crowd", "rain", "thunder", "wind")
 GAUSSIAN_STDS = (0.08, 0.12, 0.18, 0.26, 0.38)
 GAINS_DB = (1, 2, 4, 6, 8)
-NOISE_RMS = 0.1
+NOISE_RMS = 10 ** (-30 / 20)
 SAMPLE_RATE = 16000
 #: the synthetic noises reach 2 kHz and more; slower rates would cut them away
 MIN_SAMPLE_RATE = 4000
