@@ -18,7 +18,7 @@ in ``qshift.shifts._audio_noises``) at the level of an ambience recorded at RMS 
 before the gain; READ does not state its recordings' levels, so that reference level is qshift's
 choice (severity 5 mixes noise at RMS 0.079). It is set so that the ambiences, like Gaussian
 noise, leave a clip at severity 1 mostly recognisable: at −20 dBFS every one of them at severity
-1 cost the ``scenes-av`` source model more than Gaussian noise at severity 3 (docs/results-av.md).
+1 cost the ``scenes-av`` source model more than Gaussian noise at severity 3 (docs/scenes-av.md).
 ``noise_dir=DIR`` mixes the recording ``DIR/<name>.wav`` instead, at its own level as READ does,
 from a seeded random start (READ starts at 0; a random start lets seeds differ), looped as needed.
 
