@@ -15,11 +15,10 @@ import json
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 import qshift
 from qshift.api import embed_gallery
-from qshift.bench.oracle import OracleFitter, Prepared, _plan, _prepare, half_split, supervised_loss
+from qshift.bench.oracle import OracleFitter, _plan, _prepare, half_split, supervised_loss
 from qshift.data.queries import QueryBatches
 from qshift.gallery import Gallery
 from qshift.methods.params import select_parameters
@@ -38,20 +37,6 @@ def inbatch_loss(z: torch.Tensor, gallery: Gallery, relevant: torch.Tensor, vali
 
 
 LOSSES = {"gallery": supervised_loss, "inbatch": inbatch_loss}
-
-
-def one_epoch(fitter: OracleFitter, batches: Prepared, optimizer: torch.optim.Optimizer, loss_name: str,
-              t: float, seed: int) -> None:  # fmt: skip
-    """One pass over ``batches`` in a seeded order, as :meth:`OracleFitter.fit` makes them."""
-    generator = torch.Generator().manual_seed(seed)
-    for i in torch.randperm(len(batches), generator=generator).tolist():
-        prepared, groups, _ = batches[i]
-        relevant, valid = fitter.index.relevant(groups)
-        z = F.normalize(fitter.tower(prepared).float(), dim=-1)
-        loss = LOSSES[loss_name](z, fitter.gallery, relevant, valid, t)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
 
 
 def main() -> None:
@@ -85,7 +70,8 @@ def main() -> None:
         optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
         curve = [fitter.score(halves[score_on])["r1"]]
         for epoch in range(args.epochs):
-            one_epoch(fitter, halves[fit_on], optimizer, args.loss, args.temperature, epoch)
+            order = torch.Generator().manual_seed(epoch)
+            fitter.epoch(halves[fit_on], optimizer, args.temperature, order, LOSSES[args.loss])
             curve.append(fitter.score(halves[score_on])["r1"])
         curves.append(curve)
     mean = np.mean(curves, axis=0)

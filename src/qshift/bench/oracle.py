@@ -29,7 +29,7 @@ of its parameters require gradients) are restored when it returns.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -90,6 +90,9 @@ def supervised_loss(
     log_p = (gallery.scores(z) / temperature).log_softmax(dim=1)
     picked = log_p.gather(1, relevant.to(log_p.device)).masked_fill(~valid.to(log_p.device), float("-inf"))
     return -torch.logsumexp(picked[has_match], dim=1).mean()
+
+
+LossFn = Callable[[torch.Tensor, Gallery, torch.Tensor, torch.Tensor, float], "torch.Tensor | None"]
 
 
 def half_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -155,18 +158,30 @@ class OracleFitter:
     ) -> None:
         optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=weight_decay)
         generator = torch.Generator().manual_seed(seed)
-        self.tower.eval()
         for _ in range(epochs):
-            for i in torch.randperm(len(batches), generator=generator).tolist():
-                prepared, groups, indices = batches[i]
-                relevant, valid = self.index.relevant(groups)
-                z = F.normalize(self.tower(prepared).float(), dim=-1)
-                loss = supervised_loss(z, self.gallery_for(indices), relevant, valid, temperature)
-                if loss is None:
-                    continue
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+            self.epoch(batches, optimizer, temperature, generator)
+
+    def epoch(
+        self,
+        batches: Prepared,
+        optimizer: torch.optim.Optimizer,
+        temperature: float,
+        generator: torch.Generator,
+        loss_fn: LossFn = supervised_loss,
+    ) -> None:
+        """One pass over ``batches`` in an order drawn from ``generator``, one step per batch.
+        ``loss_fn`` is :func:`supervised_loss` unless a study swaps in another."""
+        self.tower.eval()
+        for i in torch.randperm(len(batches), generator=generator).tolist():
+            prepared, groups, indices = batches[i]
+            relevant, valid = self.index.relevant(groups)
+            z = F.normalize(self.tower(prepared).float(), dim=-1)
+            loss = loss_fn(z, self.gallery_for(indices), relevant, valid, temperature)
+            if loss is None:
+                continue
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
 
     @torch.no_grad()
     def score(self, batches: Prepared, *into: RetrievalMetrics) -> dict[str, float]:
