@@ -52,19 +52,4 @@ for shift in ("defocus_blur@5", "jpeg_compression@5", "gaussian_noise@5", "fog@5
         print(f"{shift} lr {lr:g}: held-out oracle R@1 {r.metrics['r1']:.1f} (source {r.source_metrics['r1']:.1f})")
 PY
 
-python - "$out" <<'PY'
-import json, sys
-from pathlib import Path
-from qshift.results import markdown_table
-from qshift.results.tables import ORACLES
-
-for results in sorted(Path(sys.argv[1]).rglob("results.jsonl")):
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    methods = [r for r in rows if r["method"] not in ORACLES]
-    tables = [markdown_table(methods, "r1")]
-    if len(methods) < len(rows):
-        seed0 = markdown_table([r for r in rows if r["seed"] == 0])
-        tables.append(f"Seed 0 with the oracle rows:\n\n{seed0}")
-    (results.parent / "tables.md").write_text("\n".join(tables))
-    print(f"tables: {results.parent / 'tables.md'}")
-PY
+python "$(dirname "$0")/seed_tables.py" "$out" r1

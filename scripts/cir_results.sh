@@ -42,19 +42,4 @@ for shift, lr in (("image:gaussian_noise@5", 1e-3), ("text:ocr@5", 1e-3), ("imag
     print(f"{shift} lr {lr}: held-out oracle R@1 {r.metrics['r1']:.1f} (source {r.source_metrics['r1']:.1f})")
 EOF
 
-python - "$out" <<'EOF'
-import json, sys
-from pathlib import Path
-from qshift.results import markdown_table
-from qshift.results.tables import ORACLES
-
-for results in sorted(Path(sys.argv[1]).rglob("results.jsonl")):
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    methods = [r for r in rows if r["method"] not in ORACLES]
-    tables = [markdown_table(methods, metric) for metric in ("r1", "r50", "rsub1", "map@10")]
-    if len(methods) < len(rows):
-        seed0 = markdown_table([r for r in rows if r["seed"] == 0])
-        tables.append(f"Seed 0 with the oracle rows:\n\n{seed0}")
-    (results.parent / "tables.md").write_text("\n".join(tables))
-    print(f"tables: {results.parent / 'tables.md'}")
-EOF
+python "$(dirname "$0")/seed_tables.py" "$out" r1 r50 rsub1 map@10
