@@ -149,6 +149,10 @@ class Gallery:
         """Index of each query's most similar gallery item (B,)."""
         return self.topk(queries, 1)[1][:, 0]
 
+    def exclusion_mask(self, rows: int, offset: int = 0) -> torch.Tensor | None:
+        """(rows, N) True where a query of the batch may not rank an item; None: none excluded."""
+        return None
+
 
 #: the score an excluded gallery item gets: below any cosine similarity of unit vectors
 EXCLUDED_SCORE = -4.0
@@ -169,7 +173,8 @@ class MaskedGallery(Gallery):
         self.excluded = [torch.as_tensor(np.asarray(e, dtype=np.int64)) for e in excluded]
         self.widest = max((len(e) for e in self.excluded), default=0)
 
-    def _mask(self, rows: int, offset: int) -> torch.Tensor:
+    def exclusion_mask(self, rows: int, offset: int = 0) -> torch.Tensor:
+        """(rows, N) True at the items each query of rows ``offset``… may not rank."""
         mask = torch.zeros(rows, self.size, dtype=torch.bool)
         for row in range(rows):
             mask[row, self.excluded[offset + row]] = True
@@ -177,7 +182,7 @@ class MaskedGallery(Gallery):
 
     def scores(self, queries: torch.Tensor, offset: int = 0) -> torch.Tensor:
         raw = self.base.scores(queries)
-        return raw.masked_fill(self._mask(len(queries), offset), EXCLUDED_SCORE)
+        return raw.masked_fill(self.exclusion_mask(len(queries), offset), EXCLUDED_SCORE)
 
     @torch.no_grad()
     def topk(self, queries: torch.Tensor, k: int, offset: int = 0) -> TopK:

@@ -167,6 +167,9 @@ register(
 )
 register("transform", "qbnorm", "qshift.methods.qbnorm:QBNormTransform", "post=: QB-Norm, the stream as bank")
 register(
+    "transform", "smooth", "qshift.methods.smooth:GallerySmoothing", "post=: k-NN gallery score smoothing"
+)
+register(
     "transform", "dbnorm", "qshift.methods.dbnorm:DBNormTransform", "post=: DBNorm, query and gallery banks"
 )
 

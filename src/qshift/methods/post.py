@@ -47,6 +47,20 @@ class PostTransform:
         """Restore what :meth:`state` returned."""
 
 
+class ScoreTransform(PostTransform):
+    """A correction of the scores alone. It may follow a transform that rescores the gallery
+    and then corrects the scores that one left (``post=["qbnorm", "smooth"]``)."""
+
+    rescores: ClassVar[bool] = True
+
+    def rescore(self, scores: torch.Tensor, gallery: Gallery) -> torch.Tensor:
+        """Corrected (B, N) scores."""
+        raise NotImplementedError
+
+    def __call__(self, z: torch.Tensor, gallery: Gallery) -> tuple[torch.Tensor, torch.Tensor]:
+        return z, self.rescore(gallery.scores(z.detach()).float(), gallery)
+
+
 #: one transform: an instance, a name (defaults), or a (name, options) pair — as a tuple or,
 #: from JSON on the command line, a two-item list
 PostItem = PostTransform | str | tuple[str, dict[str, Any]] | list
@@ -76,7 +90,8 @@ def _is_pair(item: Any) -> bool:
 def build_post(spec: PostSpec, stats: SourceStats | None) -> list[PostTransform]:
     """The transforms of ``spec``, built with ``stats`` where given by name.
 
-    A transform that rescores the gallery must come last (later ones would see embeddings only).
+    Only score transforms may follow a transform that rescores the gallery (the others would
+    see embeddings only).
     """
     out: list[PostTransform] = []
     for item in post_items(spec):
@@ -90,10 +105,12 @@ def build_post(spec: PostSpec, stats: SourceStats | None) -> list[PostTransform]
             )
         # the registry's "transform" kind: each class takes ``stats=`` and keyword options
         out.append(registry.load("transform", name)(stats=stats, **options))
-    for transform in out[:-1]:
-        if transform.rescores:
+    for i, transform in enumerate(out[:-1]):
+        later = [t for t in out[i + 1 :] if not isinstance(t, ScoreTransform)]
+        if transform.rescores and later:
             raise ValueError(
-                f"post transform {type(transform).__name__} rescores the gallery and must come last"
+                f"post transform {type(transform).__name__} rescores the gallery: only score "
+                f"transforms may follow it, not {type(later[0]).__name__}"
             )
     return out
 
@@ -104,9 +121,13 @@ def apply_post(
     """Run ``transforms`` in order on embeddings ``z``: the final embeddings, and the (B, N)
     scores when the last transform rescores the gallery (None: the scores are ``z' Gᵀ``).
 
-    :func:`build_post` keeps a score-level transform last.
+    A score transform after a rescoring one corrects that one's scores; :func:`build_post`
+    allows nothing else after a rescoring transform.
     """
     scores: torch.Tensor | None = None
     for transform in transforms:
-        z, scores = transform(z, gallery)
+        if scores is not None and isinstance(transform, ScoreTransform):
+            scores = transform.rescore(scores, gallery)
+        else:
+            z, scores = transform(z, gallery)
     return z, scores
