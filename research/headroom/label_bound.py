@@ -48,9 +48,7 @@ def true_candidates(gallery: Any, z: torch.Tensor) -> torch.Tensor:
     """For each query the relevant gallery row that scores highest under the current weights."""
     scores = gallery.scores(z.detach())
     owners = torch.as_tensor(TrueLabels.gallery_groups)
-    relevant = torch.stack(
-        [torch.isin(owners, torch.as_tensor(np.atleast_1d(g))) for g in TrueLabels.groups]
-    )
+    relevant = torch.stack([torch.isin(owners, torch.as_tensor(np.atleast_1d(g))) for g in TrueLabels.groups])
     masked = torch.where(relevant, scores, torch.full_like(scores, -torch.inf))
     return gallery.rows(masked.argmax(dim=1))
 
