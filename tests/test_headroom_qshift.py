@@ -76,6 +76,9 @@ def test_scenes_gives_each_method_its_val_lr_and_the_shipped_statistics():
     captions = default_hparams(encoder, dataset, "qshift", "t2i")
     assert captions["align_weight"] == 0.0 and captions["lr"] == SCENES_T2I_HPARAMS["qshift"]["lr"]
     assert "lr" not in default_hparams(encoder, dataset, "tent", "t2i")
+    post = default_hparams(encoder, dataset, "qshift", "i2t")["post"]
+    assert post[-1] == ["smooth", {"k": 4, "alpha": 0.5}]  # five captions per image vote together
+    assert "post" not in captions  # an image gallery has one item per target: no smoothing
     for task in ("i2t", "t2i"):
         stats = default_hparams(encoder, dataset, "qshift", task)["stats"]
         assert stats.endswith(f"scenes_source.stats-{task}.safetensors")

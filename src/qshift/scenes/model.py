@@ -109,6 +109,12 @@ SCENES_I2T_LRS: dict[str, float] = {
 }
 #: the lr of a method the grid did not cover (the paper's default)
 SCENES_I2T_LR = 3e-4
+#: image queries, beyond the lr: qshift's corrections end with gallery smoothing (k 4, alpha
+#: 0.5), chosen on val (``research/headroom/design4.sh``): the caption gallery holds five
+#: captions per image, which then vote together
+SCENES_I2T_HPARAMS: dict[str, dict[str, Any]] = {
+    "qshift": {"post": ["recenter", ["qbnorm", {"beta": 10.0}], ["smooth", {"k": 4, "alpha": 0.5}]]},
+}
 #: caption queries (t2i): the hyper-parameters chosen on val (500 captions, formal@5 and
 #: char_swap@5; ``research/headroom/design_t2i.sh``, docs/headroom.md). TCR peaks at 3e-3 here
 #: too (1e-2 collapses); qshift drops the alignment term on captions (it lowered R@1 at every
@@ -162,7 +168,7 @@ class SceneEncoder(DualEncoder):
         TCR and alignment only start to move. Re-chosen whenever the weights change.
         """
         if direction == "i2t":
-            return {"lr": SCENES_I2T_LRS.get(method, SCENES_I2T_LR)}
+            return {"lr": SCENES_I2T_LRS.get(method, SCENES_I2T_LR), **SCENES_I2T_HPARAMS.get(method, {})}
         if direction == "t2i":
             return dict(SCENES_T2I_HPARAMS.get(method, {}))
         return {}
