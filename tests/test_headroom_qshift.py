@@ -75,7 +75,8 @@ def test_scenes_gives_each_method_its_val_lr_and_the_shipped_statistics():
     assert default_hparams(encoder, dataset, "tcr", "t2i")["lr"] == SCENES_T2I_HPARAMS["tcr"]["lr"]
     captions = default_hparams(encoder, dataset, "qshift", "t2i")
     assert captions["align_weight"] == 0.0 and captions["lr"] == SCENES_T2I_HPARAMS["qshift"]["lr"]
-    assert "lr" not in default_hparams(encoder, dataset, "tent", "t2i")
+    assert default_hparams(encoder, dataset, "tent", "t2i")["lr"] == SCENES_T2I_HPARAMS["tent"]["lr"] == 3e-5
+    assert "lr" not in default_hparams(encoder, dataset, "tcr-free", "t2i")  # not on the grid
     post = default_hparams(encoder, dataset, "qshift", "i2t")["post"]
     assert post[-1] == ["smooth", {"k": 4, "alpha": 0.5}]  # five captions per image vote together
     assert "post" not in captions  # an image gallery has one item per target: no smoothing
