@@ -1,10 +1,10 @@
 """Offline analyses on cached source embeddings (research/headroom/embed_cache.py): the diagnosis
 of pseudo-labels and near-duplicates, and every training-free correction of the source model.
 
-The transforms are the library's own (RecenterTransform, QBNormTransform, DBNormTransform) run
-batch by batch in the cached stream order; the variants the library does not ship (a re-centering
-strength, per-dimension spread matching, a bank of clean training queries, the val split's own
-clean mean as an upper bound) are written here.
+The transforms are the library's own (RecenterTransform, QBNormTransform, DBNormTransform, the
+``smooth`` post transform) run batch by batch in the cached stream order; the variants the
+library does not ship (a re-centering strength, per-dimension spread matching, a bank of clean
+training queries, the val split's own clean mean as an upper bound) are written here.
 
     python research/headroom/offline.py --direction i2t --emb runs/emb --out runs/offline
 """
@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from qshift.gallery import Gallery
 from qshift.methods.dbnorm import DBNormTransform
+from qshift.methods.post import apply_post, build_post
 from qshift.methods.qbnorm import QBNormTransform
 from qshift.methods.recenter import RecenterTransform
 from qshift.methods.source_stats import SourceStats
@@ -187,6 +188,23 @@ def main() -> None:
     for beta in (5.0, 10.0, 20.0):
         variants[f"recenter + qbnorm β={beta:g}"] = then_qbnorm(lambda: RecenterTransform(stats), beta)
     variants["centre + qbnorm β=10"] = then_qbnorm(lambda: RecenterTransform(None), 10.0)
+
+    def chain(spec: list) -> Callable[[], Correction]:
+        def make() -> Correction:
+            transforms = build_post(spec, stats)
+
+            def correct(z: torch.Tensor, gallery: Gallery) -> torch.Tensor:
+                z2, scores = apply_post(transforms, z, gallery)
+                return gallery.scores(z2) if scores is None else scores
+
+            return correct
+
+        return make
+
+    for k, alpha in ((4, 0.5), (8, 0.5), (4, 1.0)):
+        variants[f"recenter + qbnorm β=10 + smooth k={k} α={alpha:g}"] = chain(
+            ["recenter", ("qbnorm", {"beta": 10.0}), ("smooth", {"k": k, "alpha": alpha})]
+        )
     if args.only:
         variants = {k: v for k, v in variants.items() if k == "source" or any(o in k for o in args.only)}
     shifts = sorted(p.stem for p in root.glob("*@*.pt"))
