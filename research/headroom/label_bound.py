@@ -6,8 +6,9 @@ per batch, one pass over the stream) reaches when every query's refinement candi
 relevant gallery item (the most similar one) instead of its nearest gallery item, which is right
 for 7-50 % of the shifted queries. The gap between a method and its true-label twin is what its
 pseudo-label errors cost; the gap between the twin and the held-out oracle is what its update
-rule leaves even with perfect labels. Registered as ``tcr-truelabels`` and
-``qshift-truelabels`` for this script only: they read the answers and are not methods.
+rule leaves even with perfect labels. ``online-oracle`` takes the oracle's supervised loss at the
+same budget instead. Registered as ``tcr-truelabels``, ``qshift-truelabels`` and
+``online-oracle`` for this script only: they read the answers and are not methods.
 
     PYTHONPATH=research/headroom python research/headroom/label_bound.py --shifts fog@5 \
         --stats src/qshift/scenes/assets/scenes_source.stats-i2t.safetensors \
@@ -24,6 +25,8 @@ import numpy as np
 import torch
 
 from qshift import registry
+from qshift.bench.oracle import TEMPERATURE
+from qshift.methods.base import Adapter, Objective
 from qshift.methods.qshift import QShift
 from qshift.methods.tcr import TCR, VirtualBatch
 
@@ -71,11 +74,29 @@ class TrueLabelQShift(QShift):
         return super().virtual_batch(z, true_candidates(self.gallery, z))
 
 
+class OnlineOracle(Adapter):
+    """The oracle's supervised loss (−log of the gallery-softmax mass on the relevant items,
+    T = 0.05) at a method's budget: ``steps`` updates on each batch's true matches, one pass,
+    the batch scored by the weights it adapted on. Transductive within each batch, so an
+    optimistic bound on what one online pass can learn from the answers."""
+
+    name = "online-oracle"
+
+    def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
+        scores = self.gallery.scores(z)
+        owners = torch.as_tensor(TrueLabels.gallery_groups)
+        relevant = torch.stack(
+            [torch.isin(owners, torch.as_tensor(np.atleast_1d(g))) for g in TrueLabels.groups]
+        )
+        log_p = (scores / TEMPERATURE).log_softmax(dim=1).masked_fill(~relevant, -torch.inf)
+        return -torch.logsumexp(log_p, dim=1).mean(), scores.detach()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     grid.add_grid_arguments(parser)
     args = parser.parse_args()
-    for cls in (TrueLabelTCR, TrueLabelQShift):
+    for cls in (TrueLabelTCR, TrueLabelQShift, OnlineOracle):
         registry.register("method", cls.name, cls, "reads the true matches (label_bound.py)", replace=True)
     make_batches = grid.shift_batches
 

@@ -2,7 +2,8 @@
 # TCR and qshift with true-match refinement candidates against themselves on VAL, on the eight
 # full-length streams of design3.sh (all 1,000 val images, stream seed 0): what pseudo-label
 # errors cost each method, and what its update rule reaches with perfect labels, at its own
-# budget (lr, 3 steps per batch) and at a larger one. Resumable.
+# budget (lr, 3 steps per batch) and at a larger one; and the oracle's supervised loss at that
+# budget (one online pass). Resumable.
 # Usage: bash research/headroom/label_bound.sh [OUT_JSONL]
 set -euo pipefail
 out=${1:-runs/grid/i2t-labels.jsonl}
@@ -15,4 +16,5 @@ PYTHONPATH=research/headroom${PYTHONPATH:+:$PYTHONPATH} python research/headroom
   --spec "qshift:post=[\"recenter\",[\"qbnorm\",{\"beta\":10}]]" \
   --spec "qshift-truelabels:lr=3e-3;post=[\"recenter\",[\"qbnorm\",{\"beta\":10}]]" \
   --spec "qshift-truelabels:lr=3e-3;steps=10;post=[\"recenter\",[\"qbnorm\",{\"beta\":10}]]" \
+  --spec "online-oracle:lr=3e-3" --spec "online-oracle:lr=1e-2" \
   --out "$out"
