@@ -12,7 +12,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 PYTHONPATH=research/headroom${PYTHONPATH:+:$PYTHONPATH} python research/headroom/label_bound.py \
   --direction i2t --shifts "$shifts" \
   --stats src/qshift/scenes/assets/scenes_source.stats-i2t.safetensors \
-  --spec tcr --spec "tcr-truelabels:lr=3e-3" --spec "tcr-truelabels:lr=1e-2" \
+  --spec source --spec tcr --spec "tcr-truelabels:lr=3e-3" --spec "tcr-truelabels:lr=1e-2" \
   --spec "qshift:post=[\"recenter\",[\"qbnorm\",{\"beta\":10}]]" \
   --spec "qshift-truelabels:lr=3e-3;post=[\"recenter\",[\"qbnorm\",{\"beta\":10}]]" \
   --spec "qshift-truelabels:lr=3e-3;steps=10;post=[\"recenter\",[\"qbnorm\",{\"beta\":10}]]" \
