@@ -9,7 +9,9 @@ Each part answers one measured weakness of TCR on shifted queries (docs/headroom
   batch is the reference).
 - A shift moves the whole cloud of query embeddings; re-centering it on the clean query mean
   (``recenter``) and normalising the hubs it then lands on (QB-Norm with β = 10) correct what
-  the update leaves, at the cost of one embedding (``post``).
+  the update leaves, at the cost of one embedding (``post``). Where the gallery holds several
+  items per target (five captions per image) the ``smooth`` transform can end the list: each
+  item's score borrows from its gallery neighbours' (the scenes image-query default).
 
 Two options that are off by default were measured on val too (``research/headroom/design3.sh``):
 
