@@ -13,7 +13,7 @@ out=${1:-runs/results-scenes}
 export OMP_NUM_THREADS=1
 methods=source,tent,eata,sar,read,deyo,shot,tcr,recenter,qbnorm,dbnorm,align,qshift
 seeded=source,tcr,qshift
-text_methods=source,qshift,tcr,recenter,qbnorm,dbnorm
+text_methods=source,qshift,tcr,recenter,qbnorm,dbnorm,shot,tent,align,eata,read,deyo,sar
 first=gaussian_noise@5,shot_noise@5,impulse_noise@5,speckle_noise@5,defocus_blur@5,glass_blur@5,motion_blur@5,zoom_blur@5
 second=snow@5,frost@5,fog@5,brightness@5,contrast@5,elastic_transform@5,pixelate@5,jpeg_compression@5
 
