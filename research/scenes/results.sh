@@ -32,7 +32,7 @@ lane_b() {
   qshift bench --direction i2t --shifts "$second" --methods "$methods" "${heldout[@]}" --out "$out/lanes/image-b"
   qshift bench --suite scenes-qs-image --methods "$seeded" --seeds 2 --no-oracle --out "$out/lanes/seed-2"
   qshift bench --shifts none --direction i2t --methods source,eata,tcr,qshift --seeds 0 --out "$out/clean-i2t"
-  qshift bench --shifts none --direction t2i --methods source,qshift,tcr --seeds 0 --out "$out/clean-t2i"
+  qshift bench --shifts none --direction t2i --methods source,eata,qshift,tcr --seeds 0 --out "$out/clean-t2i"
   qshift bench --direction i2t --shifts "$second" --methods "$methods" "${both[@]}" --out "$out/lanes/image-b"
 }
 
