@@ -47,12 +47,16 @@ class TrueLabelStream(list):
             yield planned, prepared, groups
 
 
+def relevant_mask() -> torch.Tensor:
+    """(B, N) True where a gallery item is relevant to a query of the published batch."""
+    owners = torch.as_tensor(TrueLabels.gallery_groups)
+    return torch.stack([torch.isin(owners, torch.as_tensor(np.atleast_1d(g))) for g in TrueLabels.groups])
+
+
 def true_candidates(gallery: Any, z: torch.Tensor) -> torch.Tensor:
     """For each query the relevant gallery row that scores highest under the current weights."""
     scores = gallery.scores(z.detach())
-    owners = torch.as_tensor(TrueLabels.gallery_groups)
-    relevant = torch.stack([torch.isin(owners, torch.as_tensor(np.atleast_1d(g))) for g in TrueLabels.groups])
-    masked = torch.where(relevant, scores, torch.full_like(scores, -torch.inf))
+    masked = torch.where(relevant_mask(), scores, torch.full_like(scores, -torch.inf))
     return gallery.rows(masked.argmax(dim=1))
 
 
@@ -84,11 +88,7 @@ class OnlineOracle(Adapter):
 
     def objective(self, z: torch.Tensor, batch: Any, step: int) -> Objective:
         scores = self.gallery.scores(z)
-        owners = torch.as_tensor(TrueLabels.gallery_groups)
-        relevant = torch.stack(
-            [torch.isin(owners, torch.as_tensor(np.atleast_1d(g))) for g in TrueLabels.groups]
-        )
-        log_p = (scores / TEMPERATURE).log_softmax(dim=1).masked_fill(~relevant, -torch.inf)
+        log_p = (scores / TEMPERATURE).log_softmax(dim=1).masked_fill(~relevant_mask(), -torch.inf)
         return -torch.logsumexp(log_p, dim=1).mean(), scores.detach()
 
 
