@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from qshift.gallery import Gallery
 from qshift.methods.dbnorm import DBNormTransform
-from qshift.methods.post import apply_post, build_post
+from qshift.methods.post import PostTransform, apply_post, build_post
 from qshift.methods.qbnorm import QBNormTransform
 from qshift.methods.recenter import RecenterTransform
 from qshift.methods.source_stats import SourceStats
@@ -45,14 +45,18 @@ def run_stream(z: torch.Tensor, gallery: Gallery, make: Callable[[], Correction]
     return [correct(z[i : i + BATCH], gallery) for i in range(0, len(z), BATCH)]
 
 
-def library(transform_factory: Callable[[], object]) -> Callable[[], Correction]:
-    """A correction from a library PostTransform (fresh state per stream)."""
+def library(
+    transform_factory: Callable[[], PostTransform | list[PostTransform]],
+) -> Callable[[], Correction]:
+    """A correction from a library PostTransform, or a list applied in order as ``post=`` does
+    (fresh state per stream)."""
 
     def make() -> Correction:
-        transform = transform_factory()
+        built = transform_factory()
+        transforms = built if isinstance(built, list) else [built]
 
         def correct(z: torch.Tensor, gallery: Gallery) -> torch.Tensor:
-            z2, scores = transform(z, gallery)
+            z2, scores = apply_post(transforms, z, gallery)
             return gallery.scores(z2) if scores is None else scores
 
         return correct
@@ -178,32 +182,16 @@ def main() -> None:
             lambda a=bq, b=bg: DBNormTransform(beta_query=a, beta_gallery=b)
         )
 
-    def then_qbnorm(first: Callable[[], object], beta: float) -> Callable[[], Correction]:
-        def make() -> Correction:
-            re, qb = first(), QBNormTransform(beta=beta)
-            return lambda z, g: qb(re(z, g)[0], g)[1]
-
-        return make
-
     for beta in (5.0, 10.0, 20.0):
-        variants[f"recenter + qbnorm β={beta:g}"] = then_qbnorm(lambda: RecenterTransform(stats), beta)
-    variants["centre + qbnorm β=10"] = then_qbnorm(lambda: RecenterTransform(None), 10.0)
-
-    def chain(spec: list) -> Callable[[], Correction]:
-        def make() -> Correction:
-            transforms = build_post(spec, stats)
-
-            def correct(z: torch.Tensor, gallery: Gallery) -> torch.Tensor:
-                z2, scores = apply_post(transforms, z, gallery)
-                return gallery.scores(z2) if scores is None else scores
-
-            return correct
-
-        return make
-
+        variants[f"recenter + qbnorm β={beta:g}"] = library(
+            lambda b=beta: [RecenterTransform(stats), QBNormTransform(beta=b)]
+        )
+    variants["centre + qbnorm β=10"] = library(lambda: [RecenterTransform(None), QBNormTransform(beta=10.0)])
     for k, alpha in ((4, 0.5), (8, 0.5), (4, 1.0)):
-        variants[f"recenter + qbnorm β=10 + smooth k={k} α={alpha:g}"] = chain(
-            ["recenter", ("qbnorm", {"beta": 10.0}), ("smooth", {"k": k, "alpha": alpha})]
+        variants[f"recenter + qbnorm β=10 + smooth k={k} α={alpha:g}"] = library(
+            lambda k=k, a=alpha: build_post(
+                ["recenter", ("qbnorm", {"beta": 10.0}), ("smooth", {"k": k, "alpha": a})], stats
+            )
         )
     if args.only:
         variants = {k: v for k, v in variants.items() if k == "source" or any(o in k for o in args.only)}
