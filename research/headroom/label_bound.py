@@ -60,22 +60,22 @@ def true_candidates(gallery: Any, z: torch.Tensor) -> torch.Tensor:
     return gallery.rows(masked.argmax(dim=1))
 
 
-class TrueLabelTCR(TCR):
-    """TCR whose refinement candidates are the true matches (a bound, not a method)."""
+class TrueCandidates:
+    """Mixin for TCR and its kin: refinement candidates are the true matches (a bound, not a
+    method)."""
 
+    gallery: Any
+
+    def virtual_batch(self, z: torch.Tensor, candidates: torch.Tensor | None = None) -> VirtualBatch:
+        return super().virtual_batch(z, true_candidates(self.gallery, z))  # type: ignore[misc]
+
+
+class TrueLabelTCR(TrueCandidates, TCR):
     name = "tcr-truelabels"
 
-    def virtual_batch(self, z: torch.Tensor, candidates: torch.Tensor | None = None) -> VirtualBatch:
-        return super().virtual_batch(z, true_candidates(self.gallery, z))
 
-
-class TrueLabelQShift(QShift):
-    """qshift whose refinement candidates are the true matches (a bound, not a method)."""
-
+class TrueLabelQShift(TrueCandidates, QShift):
     name = "qshift-truelabels"
-
-    def virtual_batch(self, z: torch.Tensor, candidates: torch.Tensor | None = None) -> VirtualBatch:
-        return super().virtual_batch(z, true_candidates(self.gallery, z))
 
 
 class OnlineOracle(Adapter):
