@@ -18,7 +18,7 @@ import torch
 
 import qshift
 from qshift.api import embed_gallery
-from qshift.bench.oracle import OracleFitter, _plan, _prepare, half_split, supervised_loss
+from qshift.bench.oracle import OracleFitter, half_split, prepare_part, supervised_loss
 from qshift.data.queries import QueryBatches
 from qshift.gallery import Gallery
 from qshift.methods.params import select_parameters
@@ -61,7 +61,7 @@ def main() -> None:
     fitter = OracleFitter(tower, params, gallery, dataset.groups[get_task("i2t").gallery])
     spec = parse_shift(args.shift)
     halves = [
-        _prepare(queries, _plan(half, spec, 64), encoder.device)
+        prepare_part(queries, half, spec, 64, encoder.device)
         for half in half_split(queries.num_queries, args.seed)
     ]
     curves = []

@@ -101,12 +101,13 @@ def half_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return order[: n // 2], order[n // 2 :]
 
 
-def _plan(indices: np.ndarray, spec: ShiftSpec, batch_size: int) -> StreamPlan:
+def prepare_part(
+    queries: QueryBatches, indices: np.ndarray, spec: ShiftSpec, batch_size: int, device: torch.device
+) -> Prepared:
+    """The queries ``indices`` under ``spec``, shifted and encoded once, in batches of
+    ``batch_size`` on ``device``: the oracle fits and scores the same tensors every epoch."""
     chunks = [indices[i : i + batch_size] for i in range(0, len(indices), batch_size)]
-    return StreamPlan([PlannedBatch(idx, (spec,) * len(idx), str(spec)) for idx in chunks], name=str(spec))
-
-
-def _prepare(queries: QueryBatches, plan: StreamPlan, device: torch.device) -> Prepared:
+    plan = StreamPlan([PlannedBatch(idx, (spec,) * len(idx), str(spec)) for idx in chunks], name=str(spec))
     return [
         (move_batch(prepared, device), groups, planned.indices)
         for planned, prepared, groups in queries.iterate(plan)
@@ -291,7 +292,7 @@ def oracle(
     else:
         parts = list(half_split(n, seed))
         splits = [(0, 1), (1, 0)]
-    prepared = [_prepare(queries, _plan(part, spec, batch_size), encoder.device) for part in parts]
+    prepared = [prepare_part(queries, part, spec, batch_size, encoder.device) for part in parts]
     metrics, source, per_split = cross_fit(
         tower, params, Gallery(gallery_emb, device=encoder.device, record="dense"), groups, prepared, splits,
         epochs=epochs, lr=lr, temperature=temperature, weight_decay=weight_decay, seed=seed, options=options,
